@@ -1,0 +1,190 @@
+"""Bits every dyno module shares: statistics and option checking.
+
+:func:`percentile` is public (dyno 0.2). The ``check_*`` helpers validate
+options at construction time so that bad input fails at once with a message
+naming the option, the value and its type, in the style of attrs validators::
+
+    'attempts' must be >= 1 (got 0 that is a <class 'int'>)
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+__all__ = ["percentile"]
+
+T = TypeVar("T")
+
+
+def percentile(percent: float, data: Iterable[float]) -> float:
+    """Return the nearest-rank *percent* percentile of *data* (dyno 0.2).
+
+    The value at index ``int(len(data) * percent / 100)`` of the sorted data,
+    clamped to the last element, so ``percentile(99, range(100)) == 99``,
+    ``percentile(50, range(100)) == 50`` and ``percentile(100, data)`` is the
+    maximum.
+
+    Args:
+        percent: A number from 0 to 100.
+        data: Numbers in any order.
+
+    Raises:
+        ValueError: *data* is empty, or *percent* is outside 0..100.
+        TypeError: *percent* is not a real number.
+    """
+    percent = check_number("percent", percent, low=0, high=100)
+    ordered = sorted(data)
+    if not ordered:
+        raise ValueError(
+            "Cannot take a percentile of empty data: there is no value to rank. "
+            "Pass at least one number."
+        )
+    index = min(int(len(ordered) * percent / 100), len(ordered) - 1)
+    return ordered[index]
+
+
+# -- option checking ---------------------------------------------------------
+
+
+def describe(value: object) -> str:
+    """Return ``"<repr> that is a <type>"`` for error messages."""
+    return f"{value!r} that is a {type(value)!r}"
+
+
+def check_type(option: str, value: T, expected: type | tuple[type, ...]) -> T:
+    """Return *value* if it is an instance of *expected*, else raise ``TypeError``."""
+    if not isinstance(value, expected) or (
+        isinstance(value, bool) and bool not in _as_tuple(expected)
+    ):
+        raise TypeError(f"'{option}' must be {_type_names(expected)} (got {describe(value)})")
+    return value
+
+
+def check_number(
+    option: str,
+    value: object,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    integer: bool = False,
+) -> float:
+    """Check that *value* is a real number within bounds and return it as a float.
+
+    Booleans are refused (``True`` is not a sensible number of seconds), and so
+    are NaN and, unless a bound allows them, infinities.
+
+    Args:
+        option: The option's name, for the message.
+        value: What the caller passed.
+        low: Smallest allowed value (exclusive when *low_open*).
+        high: Largest allowed value (exclusive when *high_open*).
+        integer: Require an ``int``.
+
+    Raises:
+        TypeError: *value* is not a number (or not an int when *integer*).
+        ValueError: *value* is NaN or out of bounds.
+    """
+    kinds: tuple[type, ...] = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        kind = "an int" if integer else "a real number (int or float)"
+        raise TypeError(f"'{option}' must be {kind} (got {describe(value)})")
+    number = float(value)  # type: ignore[arg-type]  # isinstance above proved int | float
+    if math.isnan(number):
+        raise ValueError(f"'{option}' must be a number, not NaN (got {describe(value)})")
+    if low is not None and (number < low or (low_open and number == low)):
+        raise ValueError(
+            f"'{option}' must be {'>' if low_open else '>='} {low} (got {describe(value)})"
+        )
+    if high is not None and (number > high or (high_open and number == high)):
+        raise ValueError(
+            f"'{option}' must be {'<' if high_open else '<='} {high} (got {describe(value)})"
+        )
+    return number
+
+
+def check_int(option: str, value: object, *, low: int | None = None) -> int:
+    """Check that *value* is an ``int`` (not a bool) ``>= low`` and return it."""
+    check_number(option, value, low=low, integer=True)
+    assert isinstance(value, int)
+    return value
+
+
+def check_optional_number(
+    option: str, value: object, *, low: float | None = None, low_open: bool = False
+) -> float | None:
+    """Like :func:`check_number`, but ``None`` passes through as ``None``."""
+    if value is None:
+        return None
+    return check_number(option, value, low=low, low_open=low_open)
+
+
+def check_callable(option: str, value: T) -> T:
+    """Return *value* if it is callable, else raise ``TypeError``."""
+    if not callable(value):
+        raise TypeError(f"'{option}' must be callable (got {describe(value)})")
+    return value
+
+
+def check_choice(option: str, value: T, choices: Sequence[object]) -> T:
+    """Return *value* if it is one of *choices*, else raise ``ValueError``."""
+    if value not in choices:
+        allowed = ", ".join(repr(choice) for choice in choices)
+        raise ValueError(f"'{option}' must be one of {allowed} (got {describe(value)})")
+    return value
+
+
+def check_exception_types(
+    option: str, value: type[BaseException] | Iterable[type[BaseException]]
+) -> tuple[type[BaseException], ...]:
+    """Normalise an exception class or an iterable of them to a tuple.
+
+    Raises:
+        TypeError: *value* or one of its items is not an exception class.
+    """
+    candidate: object = value
+    items: tuple[object, ...]
+    if isinstance(candidate, (type, str, bytes)):
+        items = (candidate,)
+    elif isinstance(candidate, Iterable):
+        items = tuple(candidate)
+    else:
+        items = (candidate,)
+    classes: list[type[BaseException]] = []
+    for item in items:
+        if not (isinstance(item, type) and issubclass(item, BaseException)):
+            raise TypeError(
+                f"'{option}' must be an exception class or a tuple of them "
+                f"(got {describe(value)}; {item!r} is not an exception class)"
+            )
+        classes.append(item)
+    return tuple(classes)
+
+
+def is_async_callable(fn: Callable[..., Any]) -> bool:
+    """Return True when calling *fn* returns a coroutine.
+
+    Sees through :func:`functools.partial` and objects whose ``__call__`` is
+    ``async def``.
+    """
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if inspect.iscoroutinefunction(fn):
+        return True
+    if isinstance(fn, type) or inspect.isroutine(fn):
+        return False  # calling a class makes an instance, not a coroutine
+    return inspect.iscoroutinefunction(type(fn).__call__)
+
+
+def _as_tuple(expected: type | tuple[type, ...]) -> tuple[type, ...]:
+    return expected if isinstance(expected, tuple) else (expected,)
+
+
+def _type_names(expected: type | tuple[type, ...]) -> str:
+    names = [repr(kind) for kind in _as_tuple(expected)]
+    return names[0] if len(names) == 1 else "one of " + ", ".join(names)

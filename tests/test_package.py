@@ -1,0 +1,116 @@
+"""The package as a whole: public surface, import hygiene, docs and CI agree."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import dyno
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Module -> the dyno modules it may import (besides itself and the package).
+PRIMITIVES: dict[str, set[str]] = {
+    "dyno.clock": {"dyno.utils"},
+    "dyno.utils": set(),
+}
+BASE = {"dyno.clock", "dyno.utils"}
+for _name, _extra in {
+    "dyno.registry": set(),
+    "dyno.aspect": {"dyno.registry"},
+    "dyno.harness": set(),
+    "dyno.retry": set(),
+    "dyno.breaker": set(),
+    "dyno.metrics": set(),
+    "dyno.timing": set(),
+    "dyno.cache": set(),
+}.items():
+    if (ROOT / (_name.replace(".", "/") + ".py")).exists():
+        PRIMITIVES[_name] = BASE | _extra
+
+
+def _dyno_modules_after_import(module: str) -> set[str]:
+    code = (
+        f"import json, sys; import {module}; "
+        "print(json.dumps(sorted(m for m in sys.modules if m == 'dyno' or m.startswith('dyno.'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    return set(json.loads(out))
+
+
+@pytest.mark.parametrize("module", sorted(PRIMITIVES))
+def test_primitive_imports_only_its_allowed_dyno_modules(module: str) -> None:
+    """A primitive module imported alone loads only dyno.clock and dyno.utils (aspect: registry)."""
+    loaded = _dyno_modules_after_import(module)
+    allowed = {"dyno", module} | PRIMITIVES[module]
+    assert loaded <= allowed, f"{module} also imports {sorted(loaded - allowed)}"
+
+
+def test_import_dyno_stays_light() -> None:
+    """import dyno (and every module) imports neither pytest nor hypothesis."""
+    modules = " ".join(f"import {name};" for name in sorted(PRIMITIVES))
+    code = (
+        f"import sys; import dyno; {modules} "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('pytest', '_pytest', 'hypothesis', 'pytest_dyno')); print(','.join(bad))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+    assert out == ""
+
+
+def test_dunder_all_matches_what_exists() -> None:
+    """dyno.__all__ and every module's __all__ name only things that exist, and dir shows them."""
+    for name in dyno.__all__:
+        assert getattr(dyno, name) is not None
+    assert set(dyno.__all__) <= set(dir(dyno))
+    for module_name in PRIMITIVES:
+        module = importlib.import_module(module_name)
+        for name in module.__all__:
+            assert hasattr(module, name), f"{module_name}.__all__ names missing {name!r}"
+
+
+def test_unknown_attribute_raises() -> None:
+    """A missing top-level name raises AttributeError as usual."""
+    with pytest.raises(AttributeError, match="module 'dyno' has no attribute 'nope'"):
+        dyno.nope  # noqa: B018  # the attribute access is the test
+
+
+def test_lazy_exports_are_the_module_objects() -> None:
+    """dyno.X is the very object defined in its module."""
+    from dyno.clock import FakeClock
+
+    assert dyno.FakeClock is FakeClock
+
+
+def _quick_start_commands() -> list[str]:
+    text = (ROOT / "README.rst").read_text()
+    section = text.split("Quick start\n-----------\n", 1)[1].split("\n-----", 1)[0]
+    return re.findall(r"^\.\. code-block:: console\n\n    (.+)$", section, flags=re.MULTILINE)
+
+
+def test_readme_quick_start_has_exactly_two_commands() -> None:
+    """The quick start is exactly two commands: the demo and the whole test suite."""
+    commands = _quick_start_commands()
+    assert len(commands) == 2
+    assert commands[0].endswith("python -m dyno demo")
+    assert commands[1].endswith("python -m pytest")
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    """.ci/run runs the README's test command verbatim, then ruff and mypy."""
+    ci = (ROOT / ".ci" / "run").read_text()
+    ci_lines = [line.strip() for line in ci.splitlines()]
+    assert _quick_start_commands()[1] in ci_lines
+    assert "DYNO_REQUIRE_SERVICES=1" in ci
+    for tool in ("ruff check", "ruff format --check", "mypy --strict"):
+        assert tool in ci
