@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of dyno against its peers (not part of the test suite)."""
