@@ -1,14 +1,346 @@
-"""The pytest plugin: fixtures, markers and options for testing dyno code."""
+"""The pytest plugin: fixtures, markers and options for testing dyno code.
+
+Loaded through the ``pytest11`` entry point named ``dyno`` (disable it with
+``-p no:dyno``). Importing it stays cheap: the dyno modules a fixture or an
+option needs are imported when that fixture or option is first used.
+
+Per test, the plugin only looks at the test's markers unless something asks
+for more: a ``dyno_budget`` marker, the ``dyno_timing`` fixture or the
+``--dyno-timing``/``--dyno-timing-json`` options make it run the test's call
+phase under a root :class:`~dyno.timing.PerfTimer`, which ``dyno.timing.timed``
+intervals attach to.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Generator, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
 
 import pytest
 
 from dyno.clock import FakeClock, use_clock
+from dyno.utils import check_choice, check_number, check_type, describe
+from pytest_dyno.flaky import FlakyFactory, derive_seed
 
-__all__ = ["dyno_clock"]
+if TYPE_CHECKING:
+    from dyno.registry import Registry
+    from dyno.timing import TimingDict
+    from pytest_dyno.breakers import BreakerControl
+    from pytest_dyno.harness import HarnessCapture
+    from pytest_dyno.timing import RootTimer
+
+__all__ = [
+    "dyno_breakers",
+    "dyno_clock",
+    "dyno_harness",
+    "dyno_registry",
+    "dyno_timing",
+    "flaky",
+]
+
+#: Attributes carrying a test's timing tree (``as_dict()``) and its rendering on
+#: the call-phase report. Plain attributes survive pytest-xdist's report
+#: serialisation, so trees recorded on workers reach the controller.
+REPORT_TREE: Final = "dyno_timing"
+REPORT_TEXT: Final = "dyno_timing_text"
+
+_MARKERS: Final = (
+    "dyno_breaker(name, state): force the dyno breaker called `name` into `state` "
+    '("open" or "closed") for the test; use several to force several breakers.',
+    "dyno_budget(seconds): fail the test when its call phase takes longer than `seconds` "
+    "on the dyno clock, and show its timing tree.",
+)
+
+
+@dataclass(slots=True)
+class _Settings:
+    """The run's dyno options, resolved once at configure time."""
+
+    report: bool
+    top: int
+    json_path: Path | None
+
+    @property
+    def timing(self) -> bool:
+        return self.report or self.json_path is not None
+
+
+@dataclass(slots=True)
+class _TestState:
+    """What the plugin keeps for one test while it runs."""
+
+    name: str
+    budget: float | None = None
+    budget_mark: str = ""
+    timer: RootTimer | None = None
+    forcing: ExitStack = field(default_factory=ExitStack)
+
+    def root_timer(self) -> RootTimer:
+        if self.timer is None:
+            from pytest_dyno.timing import RootTimer
+
+            self.timer = RootTimer(self.name)
+        return self.timer
+
+
+_SETTINGS = pytest.StashKey[_Settings]()
+_TEST = pytest.StashKey[_TestState]()
+
+
+# -- options and configuration ------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add the "dyno" option group and its ini settings."""
+    group = parser.getgroup("dyno", "dyno: failure-path testing")
+    group.addoption(
+        "--dyno-timing",
+        action="store_true",
+        default=None,
+        help="Report the slowest tests with the timing trees their dyno.timing.timed "
+        "intervals recorded (ini: dyno_timing).",
+    )
+    group.addoption(
+        "--dyno-timing-top",
+        type=int,
+        default=None,
+        metavar="N",
+        help="How many of the slowest tests --dyno-timing shows; 0 shows all "
+        "(ini: dyno_timing_top, default 10).",
+    )
+    group.addoption(
+        "--dyno-timing-json",
+        default=None,
+        metavar="PATH",
+        help="Write every test's outcome, call duration and timing tree to PATH as JSON "
+        "(ini: dyno_timing_json).",
+    )
+    parser.addini("dyno_timing", "Default for --dyno-timing.", type="bool", default=False)
+    parser.addini("dyno_timing_top", "Default for --dyno-timing-top.", type="int", default=10)
+    parser.addini("dyno_timing_json", "Default for --dyno-timing-json.", type="string", default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the markers and, when asked for, the timing report."""
+    for line in _MARKERS:
+        config.addinivalue_line("markers", line)
+    report = config.getoption("dyno_timing")
+    if report is None:
+        report = config.getini("dyno_timing")
+    top = config.getoption("dyno_timing_top")
+    if top is None:
+        top = config.getini("dyno_timing_top")
+    if not isinstance(top, int) or top < 0:
+        raise pytest.UsageError(
+            f"Cannot show the {top!r} slowest tests: --dyno-timing-top (ini dyno_timing_top) "
+            "must be an int >= 0. Pass 0 to show every test."
+        )
+    json_option = config.getoption("dyno_timing_json") or config.getini("dyno_timing_json")
+    json_path = None
+    if json_option:
+        json_path = Path(config.invocation_params.dir, json_option)
+    settings = _Settings(report=bool(report), top=top, json_path=json_path)
+    config.stash[_SETTINGS] = settings
+    if settings.timing:
+        config.pluginmanager.register(_TimingReport(config, settings), "dyno-timing")
+
+
+# -- per-test hooks -------------------------------------------------------------
+
+
+def _test_state(item: pytest.Item) -> _TestState:
+    state = item.stash.get(_TEST, None)
+    if state is None:
+        state = item.stash[_TEST] = _TestState(item.name)
+    return state
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Read the test's dyno markers; force its breakers before any fixture runs."""
+    breaker_marks = list(item.iter_markers("dyno_breaker"))
+    budget_mark = item.get_closest_marker("dyno_budget")
+    if not breaker_marks and budget_mark is None:
+        return
+    state = _test_state(item)
+    if budget_mark is not None:
+        state.budget = _budget_from(budget_mark)
+        state.budget_mark = _mark_text(budget_mark)
+    if breaker_marks:
+        from dyno.breaker import force
+
+        # iter_markers yields the closest marker first; apply it last so it wins.
+        for mark in reversed(breaker_marks):
+            name, wanted = _breaker_from(mark)
+            state.forcing.enter_context(force(name, wanted))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """Run the call phase under the test's root timer when anything needs it."""
+    state = item.stash.get(_TEST, None)
+    if state is None:
+        if not item.config.stash[_SETTINGS].timing:
+            return (yield)
+        state = _test_state(item)
+    timer = state.root_timer()
+    with timer:
+        result = yield
+    if state.budget is not None and float(timer) > state.budget:
+        from pytest_dyno.timing import over_budget_message
+
+        pytest.fail(
+            over_budget_message(timer, state.budget, f"the call phase ({state.budget_mark})"),
+            pytrace=False,
+        )
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    """After the fixtures are torn down, release the test's forced breakers."""
+    try:
+        return (yield)
+    finally:
+        state = item.stash.get(_TEST, None)
+        if state is not None:
+            del item.stash[_TEST]
+            state.forcing.close()
+
+
+def _mark_text(mark: pytest.Mark) -> str:
+    arguments = [repr(arg) for arg in mark.args]
+    arguments += [f"{key}={value!r}" for key, value in mark.kwargs.items()]
+    return f"@pytest.mark.{mark.name}({', '.join(arguments)})"
+
+
+def _breaker_from(mark: pytest.Mark) -> tuple[str, str]:
+    def parse(name: str, state: str) -> tuple[str, str]:
+        check_type("name", name, str)
+        check_choice("state", state, ("open", "closed"))
+        return name, state
+
+    try:
+        return parse(*mark.args, **mark.kwargs)
+    except (TypeError, ValueError) as error:
+        problem = str(error)
+    pytest.fail(
+        f"Cannot apply {_mark_text(mark)}: {problem}. "
+        'Use @pytest.mark.dyno_breaker("name", "open") or '
+        '@pytest.mark.dyno_breaker("name", "closed") instead.',
+        pytrace=False,
+    )
+
+
+def _budget_from(mark: pytest.Mark) -> float:
+    def parse(seconds: float) -> float:
+        return check_number("seconds", seconds, low=0)
+
+    try:
+        return parse(*mark.args, **mark.kwargs)
+    except (TypeError, ValueError) as error:
+        problem = str(error)
+    pytest.fail(
+        f"Cannot apply {_mark_text(mark)}: {problem}. "
+        "Use @pytest.mark.dyno_budget(seconds) with a number of seconds >= 0 instead.",
+        pytrace=False,
+    )
+
+
+# -- the timing report ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    nodeid: str
+    outcome: str
+    duration: float
+    tree: TimingDict | None
+    text: str | None
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "nodeid": self.nodeid,
+            "outcome": self.outcome,
+            "duration": self.duration,
+            "tree": self.tree,
+        }
+
+
+class _TimingReport:
+    """Collects every test's tree (from this process or xdist workers) and reports them."""
+
+    def __init__(self, config: pytest.Config, settings: _Settings) -> None:
+        self._config = config
+        self._settings = settings
+        # xdist workers only attach trees to reports; the controller reports.
+        self._is_worker = hasattr(config, "workerinput")
+        self.entries: list[_Entry] = []
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if call.when == "call":
+            state = item.stash.get(_TEST, None)
+            if state is not None and state.timer is not None:
+                setattr(report, REPORT_TREE, state.timer.as_dict())
+                if self._settings.report:
+                    setattr(report, REPORT_TEXT, state.timer.render())
+        return report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self._is_worker:
+            return
+        if report.when == "call":
+            self.entries.append(
+                _Entry(
+                    report.nodeid,
+                    report.outcome,
+                    report.duration,
+                    getattr(report, REPORT_TREE, None),
+                    getattr(report, REPORT_TEXT, None),
+                )
+            )
+        elif report.when == "setup" and report.outcome != "passed":
+            # Skipped or broken in setup: no call phase, no tree.
+            self.entries.append(_Entry(report.nodeid, report.outcome, 0.0, None, None))
+
+    def slowest(self) -> list[_Entry]:
+        ranked = sorted(self.entries, key=lambda entry: entry.duration, reverse=True)
+        return ranked[: self._settings.top] if self._settings.top else ranked
+
+    def pytest_sessionfinish(self) -> None:
+        path = self._settings.json_path
+        if self._is_worker or path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        document = {"tests": [entry.as_json() for entry in self.entries]}
+        path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self._is_worker:
+            return
+        if self._settings.report:
+            slowest = self.slowest()
+            terminalreporter.write_sep("=", f"dyno timing: {len(slowest)} slowest tests")
+            for entry in slowest:
+                terminalreporter.write_line(f"{entry.duration:.3f}s {entry.outcome} {entry.nodeid}")
+                if entry.text is not None:
+                    for line in entry.text.splitlines():
+                        terminalreporter.write_line(f"    {line}")
+        if self._settings.json_path is not None:
+            terminalreporter.write_sep(
+                "-", f"dyno timing JSON: {len(self.entries)} tests in {self._settings.json_path}"
+            )
+
+
+# -- fixtures -------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -17,3 +349,59 @@ def dyno_clock() -> Iterator[FakeClock]:
     clock = FakeClock()
     with use_clock(clock):
         yield clock
+
+
+@pytest.fixture
+def dyno_registry() -> Iterator[Registry]:
+    """Give the default registry; every change the test makes is undone at teardown."""
+    from pytest_dyno.registry import isolated_registry
+
+    with isolated_registry() as registry:
+        yield registry
+
+
+@pytest.fixture
+def flaky(request: pytest.FixtureRequest) -> FlakyFactory:
+    """Make simulated flaky dependencies, seeded from the test's node id.
+
+    ``flaky(fails=2)``, ``flaky(rate=0.3)``, ``flaky(schedule="FTS")``: see
+    :class:`pytest_dyno.Flaky`. Random sequences derive from the node id and,
+    when pytest-randomly is active, its ``--randomly-seed``, so a rerun
+    replays the same failures.
+    """
+    randomly_seed = request.config.getoption("randomly_seed", None)
+    key = request.node.nodeid
+    if isinstance(randomly_seed, int) and not isinstance(randomly_seed, bool):
+        key = f"{key}@{derive_seed('randomly', randomly_seed)}"
+    return FlakyFactory(key)
+
+
+@pytest.fixture
+def dyno_breakers() -> Iterator[BreakerControl]:
+    """Force named breakers open or closed; every breaker is back to normal after the test."""
+    from pytest_dyno.breakers import BreakerControl
+
+    with BreakerControl() as control:
+        yield control
+
+
+@pytest.fixture
+def dyno_harness() -> Iterator[HarnessCapture]:
+    """Capture every exception any dyno harness reports during the test, from any thread."""
+    from pytest_dyno.harness import HarnessCapture
+
+    with HarnessCapture() as capture:
+        yield capture
+
+
+@pytest.fixture
+def dyno_timing(request: pytest.FixtureRequest) -> RootTimer:
+    """Give the test's root timer; it runs during the call phase, ``timed`` intervals attach.
+
+    ``with dyno_timing.budget(seconds):`` fails the test when the block takes
+    longer, printing the block's timing tree.
+    """
+    node = request.node
+    if not isinstance(node, pytest.Item):
+        raise TypeError(f"'dyno_timing' is a function-scoped fixture (got {describe(node)})")
+    return _test_state(node).root_timer()

@@ -1,0 +1,446 @@
+"""A simulated flaky dependency: fails on a plan, then answers.
+
+:class:`Flaky` stands in for a network call, a database or any dependency
+whose failures the code under test must survive. It fails in one of three
+ways, chosen at construction:
+
+* ``fails=N``: the first N calls fail, every later call succeeds;
+* ``rate=P``: each call fails with probability P, from a seeded random
+  sequence, so the same seed replays the same failures;
+* ``schedule="FST"``: a script, one letter per call: ``F`` raises ``exc``,
+  ``S`` succeeds and ``T`` raises :class:`TimeoutError`. Past the end of the
+  script every call succeeds.
+
+It needs nothing of pytest, so it works in any script or test framework; the
+``flaky`` fixture of the pytest plugin makes them seeded from the test's id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, Literal, TypedDict, TypeVar, Unpack, overload
+
+from dyno.clock import Clock, get_clock
+from dyno.utils import check_int, check_number, check_optional_number, check_type, describe
+
+__all__ = ["Flaky", "FlakyFactory", "FlakyOptions", "SCHEDULE_LETTERS", "derive_seed"]
+
+R = TypeVar("R")
+T = TypeVar("T")
+
+#: The letters a schedule is written in: Failure, Success, Timeout.
+SCHEDULE_LETTERS = "FST"
+
+_FAIL, _SUCCEED, _TIME_OUT = "F", "S", "T"
+
+
+class FlakyOptions(TypedDict, total=False):
+    """The keywords every :class:`Flaky` constructor overload shares."""
+
+    exc: type[BaseException] | BaseException
+    rate: float | None
+    schedule: str | None
+    latency: float | None
+    seed: int
+    clock: Clock | None
+
+
+class Flaky(Generic[R]):
+    """Simulate a dependency that fails on a plan, then returns ``then``.
+
+    Calling the object makes one simulated call: it sleeps ``latency``
+    seconds through the dyno clock (when set), then either raises or returns
+    ``then`` (or, when ``then`` is callable, ``then(*args, **kwargs)``). With
+    ``asynchronous=True`` each call returns an awaitable instead, and the
+    latency is an asynchronous sleep.
+
+    Pass at most one of ``fails``, ``rate`` and ``schedule``; with none of
+    them the dependency fails once, then succeeds.
+
+    Args:
+        fails: Number of calls that fail before every later call succeeds.
+        exc: What a failure raises: an exception class (a new instance, made
+            with a message, is raised each time) or an instance (raised as
+            that same object each time).
+        then: The result of a successful call, or a callable returning it,
+            called with the call's arguments.
+        rate: Chance, from 0 to 1, that a call fails, drawn from a
+            :class:`random.Random` seeded with ``seed``.
+        schedule: One letter per call: ``F`` raises ``exc``, ``S``
+            succeeds, ``T`` raises :class:`TimeoutError`. Calls past the end
+            of the schedule succeed.
+        latency: Seconds every call sleeps through the dyno clock first.
+        asynchronous: Make calls return awaitables (for ``async`` code).
+        seed: Seeds the random sequence of ``rate``.
+        clock: The clock to sleep on; ``None`` reads
+            :func:`dyno.clock.get_clock` at each call.
+
+    Raises:
+        TypeError: An option has the wrong type.
+        ValueError: An option is out of range, a schedule has letters other
+            than F, S and T, or more than one of ``fails``, ``rate`` and
+            ``schedule`` is given.
+    """
+
+    __slots__ = (
+        "_asynchronous",
+        "_calls",
+        "_clock",
+        "_exc",
+        "_fails",
+        "_failures",
+        "_latency",
+        "_lock",
+        "_random",
+        "_rate",
+        "_schedule",
+        "_seed",
+        "_successes",
+        "_then",
+        "_then_is_callable",
+    )
+
+    @overload
+    def __init__(
+        self: Flaky[None],
+        fails: int | None = None,
+        *,
+        then: None = None,
+        asynchronous: Literal[False] = False,
+        **options: Unpack[FlakyOptions],
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Flaky[T],
+        fails: int | None = None,
+        *,
+        then: Callable[..., T],
+        asynchronous: Literal[False] = False,
+        **options: Unpack[FlakyOptions],
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Flaky[T],
+        fails: int | None = None,
+        *,
+        then: T,
+        asynchronous: Literal[False] = False,
+        **options: Unpack[FlakyOptions],
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Flaky[Awaitable[None]],
+        fails: int | None = None,
+        *,
+        then: None = None,
+        asynchronous: Literal[True],
+        **options: Unpack[FlakyOptions],
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Flaky[Awaitable[T]],
+        fails: int | None = None,
+        *,
+        then: Callable[..., T],
+        asynchronous: Literal[True],
+        **options: Unpack[FlakyOptions],
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Flaky[Awaitable[T]],
+        fails: int | None = None,
+        *,
+        then: T,
+        asynchronous: Literal[True],
+        **options: Unpack[FlakyOptions],
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Flaky[object],
+        fails: int | None = None,
+        *,
+        then: object = None,
+        asynchronous: bool,
+        **options: Unpack[FlakyOptions],
+    ) -> None: ...
+
+    def __init__(
+        self,
+        fails: int | None = None,
+        *,
+        exc: type[BaseException] | BaseException = ConnectionError,
+        then: object = None,
+        rate: float | None = None,
+        schedule: str | None = None,
+        latency: float | None = None,
+        asynchronous: bool = False,
+        seed: int = 0,
+        clock: Clock | None = None,
+    ) -> None:
+        modes = {
+            name: value
+            for name, value in (("fails", fails), ("rate", rate), ("schedule", schedule))
+            if value is not None
+        }
+        if len(modes) > 1:
+            given = " and ".join(f"{name}={value!r}" for name, value in modes.items())
+            raise ValueError(
+                f"Cannot combine {given}: each is a different failure plan. "
+                "Pass only one of fails, rate and schedule."
+            )
+        if not modes:
+            fails = 1
+        self._fails = None if fails is None else check_int("fails", fails, low=0)
+        self._rate = None if rate is None else check_number("rate", rate, low=0, high=1)
+        self._schedule = None if schedule is None else _check_schedule(schedule)
+        self._exc = _check_exc(exc)
+        self._latency = check_optional_number("latency", latency, low=0)
+        self._asynchronous = check_type("asynchronous", asynchronous, bool)
+        self._seed = check_int("seed", seed)
+        if clock is not None and not isinstance(clock, Clock):
+            raise TypeError(f"'clock' must implement dyno.clock.Clock (got {describe(clock)})")
+        self._clock = clock
+        self._then = then
+        self._then_is_callable = callable(then)
+        self._lock = threading.Lock()
+        self._random = random.Random(self._seed)
+        self._calls = self._failures = self._successes = 0
+
+    # -- counters ------------------------------------------------------------
+
+    @property
+    def calls(self) -> int:
+        """Number of calls made (each awaited call, when asynchronous)."""
+        return self._calls
+
+    @property
+    def failures(self) -> int:
+        """Number of calls that raised (``F`` and ``T`` steps)."""
+        return self._failures
+
+    @property
+    def successes(self) -> int:
+        """Number of calls that returned."""
+        return self._successes
+
+    @property
+    def asynchronous(self) -> bool:
+        """Whether calls return awaitables."""
+        return self._asynchronous
+
+    def reset(self) -> None:
+        """Zero the counters and restart the plan: the schedule and the random sequence."""
+        with self._lock:
+            self._calls = self._failures = self._successes = 0
+            self._random = random.Random(self._seed)
+
+    # -- calling -------------------------------------------------------------
+
+    def __call__(self, *args: object, **kwargs: object) -> R:
+        """Make one simulated call (an awaitable one when ``asynchronous``)."""
+        if self._asynchronous:
+            return self._acall(args, kwargs)  # type: ignore[return-value]  # R is Awaitable[...] here
+        step, number = self._next_step()
+        if self._latency:
+            (self._clock or get_clock()).sleep(self._latency)
+        return self._outcome(step, number, args, kwargs)  # type: ignore[return-value]  # R is then's type
+
+    async def _acall(self, args: tuple[object, ...], kwargs: dict[str, object]) -> object:
+        step, number = self._next_step()
+        if self._latency:
+            await (self._clock or get_clock()).asleep(self._latency)
+        return self._outcome(step, number, args, kwargs)
+
+    def _next_step(self) -> tuple[str, int]:
+        """Decide, under the lock, what call number *n* does, and count it."""
+        with self._lock:
+            self._calls += 1
+            number = self._calls
+            if self._schedule is not None:
+                step = self._schedule[number - 1] if number <= len(self._schedule) else _SUCCEED
+            elif self._rate is not None:
+                step = _FAIL if self._random.random() < self._rate else _SUCCEED
+            else:
+                assert self._fails is not None
+                step = _FAIL if number <= self._fails else _SUCCEED
+            if step == _SUCCEED:
+                self._successes += 1
+            else:
+                self._failures += 1
+        return step, number
+
+    def _outcome(
+        self, step: str, number: int, args: tuple[object, ...], kwargs: dict[str, object]
+    ) -> object:
+        if step == _TIME_OUT:
+            raise TimeoutError(f"simulated timeout on call {number}")
+        if step == _FAIL:
+            exc = self._exc
+            if isinstance(exc, BaseException):
+                # Same object every time, but without the previous raise's frames.
+                raise exc.with_traceback(None)
+            raise exc(f"simulated failure on call {number}")
+        if self._then_is_callable:
+            return self._then(*args, **kwargs)  # type: ignore[operator]  # callable() checked
+        return self._then
+
+    def __repr__(self) -> str:
+        if self._schedule is not None:
+            plan = f"schedule={self._schedule!r}"
+        elif self._rate is not None:
+            plan = f"rate={self._rate!r} seed={self._seed!r}"
+        else:
+            plan = f"fails={self._fails!r}"
+        exc = self._exc
+        raises = repr(exc) if isinstance(exc, BaseException) else exc.__name__
+        extras = ""
+        if self._latency:
+            extras += f" latency={self._latency!r}"
+        if self._asynchronous:
+            extras += " asynchronous"
+        return (
+            f"<Flaky {plan} exc={raises}{extras} calls={self._calls} "
+            f"failures={self._failures} successes={self._successes}>"
+        )
+
+
+class FlakyFactory:
+    """Make :class:`Flaky` objects whose random sequences derive from one key.
+
+    The ``flaky`` fixture is one of these, keyed by the test's node id (and
+    pytest-randomly's seed when present), so a rerun of the same test replays
+    the same failures, while two dependencies made in one test still get
+    different sequences. Calling it takes the same arguments as
+    :class:`Flaky`; an explicit ``seed=`` wins over the derived one.
+
+    Args:
+        key: What the seeds derive from, e.g. a test's node id.
+    """
+
+    __slots__ = ("_lock", "_made", "key")
+
+    def __init__(self, key: str = "") -> None:
+        #: What every seed is derived from.
+        self.key = check_type("key", key, str)
+        self._made: list[Flaky[Any]] = []
+        self._lock = threading.Lock()
+
+    @property
+    def made(self) -> list[Flaky[object]]:
+        """Every dependency made so far, oldest first."""
+        with self._lock:
+            return list(self._made)
+
+    @overload
+    def __call__(
+        self,
+        fails: int | None = None,
+        *,
+        then: None = None,
+        asynchronous: Literal[False] = False,
+        **options: Unpack[FlakyOptions],
+    ) -> Flaky[None]: ...
+    @overload
+    def __call__(
+        self,
+        fails: int | None = None,
+        *,
+        then: Callable[..., T],
+        asynchronous: Literal[False] = False,
+        **options: Unpack[FlakyOptions],
+    ) -> Flaky[T]: ...
+    @overload
+    def __call__(
+        self,
+        fails: int | None = None,
+        *,
+        then: T,
+        asynchronous: Literal[False] = False,
+        **options: Unpack[FlakyOptions],
+    ) -> Flaky[T]: ...
+    @overload
+    def __call__(
+        self,
+        fails: int | None = None,
+        *,
+        then: None = None,
+        asynchronous: Literal[True],
+        **options: Unpack[FlakyOptions],
+    ) -> Flaky[Awaitable[None]]: ...
+    @overload
+    def __call__(
+        self,
+        fails: int | None = None,
+        *,
+        then: Callable[..., T],
+        asynchronous: Literal[True],
+        **options: Unpack[FlakyOptions],
+    ) -> Flaky[Awaitable[T]]: ...
+    @overload
+    def __call__(
+        self,
+        fails: int | None = None,
+        *,
+        then: T,
+        asynchronous: Literal[True],
+        **options: Unpack[FlakyOptions],
+    ) -> Flaky[Awaitable[T]]: ...
+    @overload
+    def __call__(
+        self,
+        fails: int | None = None,
+        *,
+        then: object = None,
+        asynchronous: bool,
+        **options: Unpack[FlakyOptions],
+    ) -> Flaky[object]: ...
+
+    def __call__(
+        self,
+        fails: int | None = None,
+        *,
+        then: object = None,
+        asynchronous: bool = False,
+        **options: Unpack[FlakyOptions],
+    ) -> Flaky[Any]:
+        """Make a :class:`Flaky` (same arguments) seeded from :attr:`key`."""
+        with self._lock:
+            if "seed" not in options:
+                options["seed"] = derive_seed(self.key, len(self._made))
+            made: Flaky[Any] = Flaky(fails, then=then, asynchronous=asynchronous, **options)
+            self._made.append(made)
+        return made
+
+    def __repr__(self) -> str:
+        return f"<FlakyFactory key={self.key!r} made={len(self._made)}>"
+
+
+def derive_seed(*parts: object) -> int:
+    """Return a 64-bit seed from *parts*, the same in every process and run.
+
+    Python's ``hash`` of a string changes between processes, so it cannot
+    make reruns (or pytest-xdist workers) repeat a sequence; a digest can.
+    """
+    text = "\x00".join(str(part) for part in parts)
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+def _check_schedule(schedule: str) -> str:
+    text = check_type("schedule", schedule, str)
+    for index, letter in enumerate(text):
+        if letter not in SCHEDULE_LETTERS:
+            raise ValueError(
+                f"'schedule' must contain only the letters F (fail), S (succeed) and "
+                f"T (time out) (got {describe(schedule)}; {letter!r} at index {index} is "
+                "not one of them)"
+            )
+    return text
+
+
+def _check_exc(exc: object) -> type[BaseException] | BaseException:
+    if isinstance(exc, BaseException) or (isinstance(exc, type) and issubclass(exc, BaseException)):
+        return exc
+    raise TypeError(f"'exc' must be an exception class or instance (got {describe(exc)})")
