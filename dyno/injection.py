@@ -40,7 +40,7 @@ import socket as _socket
 import sys
 import threading
 import typing
-from collections.abc import Awaitable, Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar, overload
@@ -213,17 +213,20 @@ class _Plan:
     slots: tuple[_Slot, ...]
     parallel: bool
     executor: Executor | None
+    first_position: int  # lowest position of a slot; callers passing fewer args bind none
 
-    def missing(self, args: tuple[object, ...], kwargs: Mapping[str, object]) -> list[_Slot]:
+    def missing(self, args: tuple[object, ...], kwargs: Mapping[str, object]) -> Sequence[_Slot]:
         """Return the slots the caller left for injection (caller's arguments win)."""
         count = len(args)
+        if not kwargs and count <= self.first_position:
+            return self.slots  # the common call: nothing injectable was passed
         return [
             slot
             for slot in self.slots
             if slot.name not in kwargs and (slot.position is None or slot.position >= count)
         ]
 
-    def build(self, slots: list[_Slot]) -> dict[str, object]:
+    def build(self, slots: Sequence[_Slot]) -> dict[str, object]:
         """Build *slots* in this thread (and pool threads when parallel)."""
         if self.parallel and len(slots) > 1:
             executor = self.executor
@@ -234,17 +237,18 @@ class _Plan:
             if executor is not None:
                 return self._settle(slots, _run_on(executor, self.target, slots))
         values: dict[str, object] = {}
+        target = self.target
         for slot in slots:
             try:
-                value = slot.make(self.target)
+                values[slot.name] = (
+                    slot.factory(target, slot.name) if slot.takes_target else slot.factory()
+                )
             except Exception as error:
-                if slot.has_fallback:
-                    continue
-                raise DependencyError(self.target, {slot.name: error}) from error
-            values[slot.name] = value
+                if not slot.has_fallback:
+                    raise DependencyError(target, {slot.name: error}) from error
         return values
 
-    async def abuild(self, slots: list[_Slot]) -> dict[str, object]:
+    async def abuild(self, slots: Sequence[_Slot]) -> dict[str, object]:
         """Build *slots* for an async target: awaited in order, or gathered when parallel."""
         if self.parallel and len(slots) > 1:
             loop = asyncio.get_running_loop()
@@ -277,7 +281,7 @@ class _Plan:
             return await typing.cast(Awaitable[object], slot.make(self.target))
         return await loop.run_in_executor(executor, _in_worker, slot, self.target)
 
-    def _settle(self, slots: list[_Slot], outcomes: list[object]) -> dict[str, object]:
+    def _settle(self, slots: Sequence[_Slot], outcomes: Sequence[object]) -> dict[str, object]:
         """Turn one outcome per slot into values, falling back or raising for failures."""
         values: dict[str, object] = {}
         failures: dict[str, Exception] = {}
@@ -309,14 +313,15 @@ def _shared_executor() -> ThreadPoolExecutor:
 
 
 def _in_worker(slot: _Slot, target: object) -> object:
+    previous = getattr(_worker, "active", False)
     _worker.active = True
     try:
         return slot.make(target)
     finally:
-        _worker.active = False
+        _worker.active = previous
 
 
-def _run_on(executor: Executor, target: object, slots: list[_Slot]) -> list[object]:
+def _run_on(executor: Executor, target: object, slots: Sequence[_Slot]) -> list[object]:
     """Run every slot's factory concurrently and return each value or Exception, in order.
 
     The calling thread builds the first slot itself while the pool builds the
@@ -600,7 +605,8 @@ class _Injector:
 
         def plan_for(factories: Mapping[str, Callable[..., object]]) -> _Plan:
             slots = _make_slots(target, factories, is_async=is_async)
-            return _Plan(target, slots, self.parallel, self.executor)
+            first = min((s.position for s in slots if s.position is not None), default=sys.maxsize)
+            return _Plan(target, slots, self.parallel, self.executor, first)
 
         def decide_late() -> _Plan:
             try:
@@ -663,7 +669,7 @@ def _wrap_function(
 
         @functools.wraps(fn)
         async def async_injected(*args: object, **kwargs: object) -> object:
-            plan = lazy.get()
+            plan = lazy.plan or lazy.get()
             missing = plan.missing(args, kwargs)
             if missing:
                 kwargs.update(await plan.abuild(missing))
@@ -674,7 +680,7 @@ def _wrap_function(
 
         @functools.wraps(fn)
         def injected(*args: object, **kwargs: object) -> object:
-            plan = lazy.get()
+            plan = lazy.plan or lazy.get()
             missing = plan.missing(args, kwargs)
             if missing:
                 kwargs.update(plan.build(missing))
@@ -698,7 +704,7 @@ def _wrap_class(cls: type, lazy: _LazyPlan) -> type:
 
     def __init__(self: object, *args: object, **kwargs: object) -> None:
         plan = lazy.get()
-        for name, value in plan.build(list(plan.slots)).items():
+        for name, value in plan.build(plan.slots).items():
             setattr(self, name, value)
         if original is not None:
             original(self, *args, **kwargs)
