@@ -446,10 +446,9 @@ def _make_slots(
             if parameter is not None and parameter.kind is parameter.POSITIONAL_OR_KEYWORD
             else None
         )
-        has_fallback = parameter is not None and parameter.default not in (
-            parameter.empty,
-            INJECTED,
-        )
+        default = inspect.Parameter.empty if parameter is None else parameter.default
+        # Identity, not ==: defaults may compare oddly (arrays, proxies).
+        has_fallback = default is not inspect.Parameter.empty and default is not INJECTED
         slots.append(
             _Slot(
                 name,

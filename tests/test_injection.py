@@ -187,13 +187,22 @@ def test_signature_kept_when_optional_would_be_invalid() -> None:
 
 
 def test_failing_factory_falls_back_to_default() -> None:
-    """When a factory raises, the parameter's default is used."""
+    """When a factory raises, the parameter's default is used (found by identity, not ==)."""
 
-    @inject(db=refuse)
-    def f(db: str | None = None) -> str | None:
-        return db
+    class Incomparable:
+        def __eq__(self, other: object) -> bool:
+            raise AssertionError("defaults must not be compared with ==")
 
-    assert f() is None
+        __hash__ = object.__hash__
+
+    fallback = Incomparable()
+
+    @inject(db=refuse, other=refuse)
+    def f(db: str | None = None, other: object = fallback) -> tuple[str | None, object]:
+        return db, other
+
+    assert f()[0] is None
+    assert f()[1] is fallback
 
 
 def test_failing_factory_without_default_raises_dependency_error() -> None:
@@ -247,15 +256,18 @@ def test_sequential_build_stops_at_first_fatal_failure() -> None:
     assert counter.calls == 0
 
 
-@pytest.mark.parametrize("parallel", [False, True])
-def test_base_exceptions_pass_untouched(parallel: bool) -> None:
-    """A KeyboardInterrupt from a factory propagates as itself, not as DependencyError."""
+@pytest.mark.parametrize(("parallel", "on_pool"), [(False, False), (True, False), (True, True)])
+def test_base_exceptions_pass_untouched(parallel: bool, on_pool: bool) -> None:
+    """A KeyboardInterrupt from a factory (in this thread or a pool's) propagates as itself."""
     interrupt = KeyboardInterrupt()
 
     def factory() -> str:
         raise interrupt
 
-    @inject(a=factory, b=make_db, parallel=parallel)
+    # In a parallel build the caller's thread builds the first dependency, the pool the rest.
+    order = {"b": make_db, "a": factory} if on_pool else {"a": factory, "b": make_db}
+
+    @inject(**order, parallel=parallel)
     def f(a: str = "fallback", b: str = "fallback") -> str:
         return a
 
@@ -582,6 +594,18 @@ def test_inject3_called_form_and_non_callable_annotation() -> None:
         @inject3
         def g(db: 3) -> None:  # type: ignore[valid-type]  # bad input on purpose
             """Bad."""
+
+
+def test_inject3_on_a_class_reads_class_annotations() -> None:
+    """inject3 on a class reads each class annotation as the factory of that attribute."""
+
+    @inject3
+    class Service:
+        db: make_db  # type: ignore[valid-type]  # dyno 0.2 style
+        cache: refuse = None  # type: ignore[valid-type]  # dyno 0.2 style
+
+    service = Service()
+    assert (service.db, service.cache) == ("db", None)
 
 
 def test_bare_inject_uses_only_dependency_markers() -> None:
