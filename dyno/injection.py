@@ -555,8 +555,9 @@ class _LazyPlan:
         on_ready: Callable[[_Plan], None] | None = None,
     ) -> None:
         self.plan = ready
-        self._decide = decide
-        self._on_ready = on_ready
+        # Dropped once the plan exists: it holds the decorating scope's locals.
+        self._decide: Callable[[], _Plan] | None = None if ready is not None else decide
+        self._on_ready = None if ready is not None else on_ready
         self._lock = threading.Lock()
 
     def get(self) -> _Plan:
@@ -565,10 +566,11 @@ class _LazyPlan:
             return plan
         with self._lock:
             if self.plan is None:
+                assert self._decide is not None  # set until the plan exists
                 plan = self._decide()
                 if self._on_ready is not None:
                     self._on_ready(plan)
-                self.plan = plan
+                self.plan, self._decide, self._on_ready = plan, None, None
             return self.plan
 
 
