@@ -27,7 +27,7 @@ import functools
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar, cast, final
 
 from dyno import registry as _registry
 from dyno.utils import check_callable, check_type, describe, is_async_callable
@@ -40,6 +40,7 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class Before:
     """An argument filter: ``fn(*args, **kwargs)`` returns the ``(args, kwargs)`` to go on with."""
@@ -50,6 +51,7 @@ class Before:
         check_callable("filter", self.fn)
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class After:
     """A result filter: ``fn(result)`` returns the result to go on with."""
@@ -60,6 +62,7 @@ class After:
         check_callable("filter", self.fn)
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class Around:
     """A wrapper: ``fn(call, *args, **kwargs)`` decides whether and how to ``call`` the rest."""
@@ -144,13 +147,19 @@ def advertise(
 
             @functools.wraps(fn)
             async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> object:
-                return await _run_async(point, point.steps(), 0, args, kwargs)
+                steps = point.steps()
+                if not steps:
+                    return await fn(*args, **kwargs)  # type: ignore[misc]  # fn is async here
+                return await _run_async(point, steps, 0, args, kwargs)
 
             return cast(Callable[P, R], async_wrapper)
 
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            return cast(R, _run_sync(point, point.steps(), 0, args, kwargs))
+            steps = point.steps()
+            if not steps:
+                return fn(*args, **kwargs)
+            return cast(R, _run_sync(point, steps, 0, args, kwargs))
 
         return wrapper
 
@@ -159,7 +168,10 @@ def advertise(
 
 # -- the engine -------------------------------------------------------------------
 
-_Step = Before | After | Around
+# A classified pipeline item: (kind, filter function).
+_BEFORE, _AFTER, _AROUND = 0, 1, 2
+_KINDS: dict[type, int] = {Before: _BEFORE, After: _AFTER, Around: _AROUND}
+_Step = tuple[int, Callable[..., Any]]
 _Args = tuple[object, ...]
 _Kwargs = dict[str, object]
 
@@ -179,19 +191,22 @@ class _JoinPoint:
     def steps(self) -> tuple[_Step, ...]:
         """Read the pipeline now and classify its items."""
         pipeline = self.table.get(self.name)
-        if pipeline is None:
+        if pipeline is None or (type(pipeline) is list and not pipeline):
             return ()
-        if isinstance(pipeline, (str, bytes, Mapping)) or not hasattr(pipeline, "__iter__"):
+        if type(pipeline) is not list and (
+            isinstance(pipeline, (str, bytes, Mapping)) or not hasattr(pipeline, "__iter__")
+        ):
             raise TypeError(
                 f"Cannot run join point {self.name!r}: its pipeline must be a list of filters "
                 f"(got {describe(pipeline)}). Store a list at registry[{self.name!r}]."
             )
         steps: list[_Step] = []
         for position, item in enumerate(pipeline):
-            if isinstance(item, (Before, After, Around)):
-                steps.append(item)
+            kind = _KINDS.get(type(item))
+            if kind is not None:
+                steps.append((kind, item.fn))
             elif callable(item):
-                steps.append(Before(item))
+                steps.append((_BEFORE, item))
             else:
                 raise TypeError(
                     f"Cannot run join point {self.name!r}: pipeline item {position} is not "
@@ -200,8 +215,15 @@ class _JoinPoint:
                 )
         return tuple(steps)
 
-    def check_arguments(self, step: _Step, pair: object) -> tuple[_Args, _Kwargs]:
+    def check_arguments(self, fn: Callable[..., Any], pair: object) -> tuple[_Args, _Kwargs]:
         """Return *pair* as ``(args, kwargs)``, or raise naming the filter that returned it."""
+        if (
+            type(pair) is tuple
+            and len(pair) == 2
+            and type(pair[0]) is tuple
+            and type(pair[1]) is dict
+        ):
+            return pair
         if (
             isinstance(pair, (tuple, list))
             and len(pair) == 2
@@ -218,18 +240,18 @@ class _JoinPoint:
             pair.close()
         raise TypeError(
             f"Cannot call {_label(self.function)} through join point {self.name!r}: "
-            f"argument filter {_label(step.fn)} returned {describe(pair)}, not an "
+            f"argument filter {_label(fn)} returned {describe(pair)}, not an "
             f"(args, kwargs) pair.{hint} Return (args, kwargs) from it, or wrap a "
             "result filter in aspect.after()."
         )
 
-    def check_sync(self, step: _Step, result: object) -> object:
+    def check_sync(self, fn: Callable[..., Any], result: object) -> object:
         """Refuse a coroutine from an async filter of a sync function (it would never run)."""
-        if inspect.iscoroutine(result) and is_async_callable(step.fn):
+        if inspect.iscoroutine(result) and is_async_callable(fn):
             result.close()
             raise TypeError(
                 f"Cannot call {_label(self.function)} through join point {self.name!r}: "
-                f"filter {_label(step.fn)} is async but the function is not. "
+                f"filter {_label(fn)} is async but the function is not. "
                 "Use sync filters for sync functions."
             )
         return result
@@ -251,17 +273,17 @@ def _run_sync(
 ) -> object:
     """Run ``steps[index:]``, then the function."""
     while index < len(steps):
-        step = steps[index]
+        kind, fn = steps[index]
         index += 1
-        if isinstance(step, Before):
-            pair = point.check_sync(step, step.fn(*args, **kwargs))
-            args, kwargs = point.check_arguments(step, pair)
-        elif isinstance(step, After):
+        if kind == _BEFORE:
+            pair = point.check_sync(fn, fn(*args, **kwargs))
+            args, kwargs = point.check_arguments(fn, pair)
+        elif kind == _AFTER:
             result = _run_sync(point, steps, index, args, kwargs)
-            return point.check_sync(step, step.fn(result))
+            return point.check_sync(fn, fn(result))
         else:
             call = functools.partial(_rest_sync, point, steps, index)
-            return point.check_sync(step, step.fn(call, *args, **kwargs))
+            return point.check_sync(fn, fn(call, *args, **kwargs))
     return point.function(*args, **kwargs)
 
 
@@ -270,17 +292,17 @@ async def _run_async(
 ) -> object:
     """Run ``steps[index:]``, then the coroutine function, awaiting what filters return."""
     while index < len(steps):
-        step = steps[index]
+        kind, fn = steps[index]
         index += 1
-        if isinstance(step, Before):
-            pair = await _settle(step.fn(*args, **kwargs))
-            args, kwargs = point.check_arguments(step, pair)
-        elif isinstance(step, After):
+        if kind == _BEFORE:
+            pair = await _settle(fn(*args, **kwargs))
+            args, kwargs = point.check_arguments(fn, pair)
+        elif kind == _AFTER:
             result = await _run_async(point, steps, index, args, kwargs)
-            return await _settle(step.fn(result))
+            return await _settle(fn(result))
         else:
             call = functools.partial(_rest_async, point, steps, index)
-            return await _settle(step.fn(call, *args, **kwargs))
+            return await _settle(fn(call, *args, **kwargs))
     return await point.function(*args, **kwargs)
 
 

@@ -112,6 +112,10 @@ class Registry(MutableMapping[Hashable, object]):
         if name is not None:
             check_type("name", name, str)
         self._name = name
+        # Writers serialise on the lock. Reads are single dict operations,
+        # atomic under the GIL (and locked per dict on free-threaded builds),
+        # so they skip it; restore() swaps in a whole new dict so that no
+        # reader ever sees it half done.
         self._lock = threading.RLock()
         self._data = _as_dict(initial)
 
@@ -124,8 +128,7 @@ class Registry(MutableMapping[Hashable, object]):
 
     def __getitem__(self, key: Hashable) -> object:
         """Return the object registered at *key*, or a proxy bound to *key* when absent."""
-        with self._lock:
-            value = self._data.get(key, _MISSING)
+        value = self._data.get(key, _MISSING)
         if value is _MISSING:
             return RegistryProxy(self, key)
         return value
@@ -140,16 +143,14 @@ class Registry(MutableMapping[Hashable, object]):
                 raise NotRegistered(key, self)
 
     def __contains__(self, key: object) -> bool:
-        with self._lock:
-            return key in self._data
+        return key in self._data
 
     def __iter__(self) -> Iterator[Hashable]:
         with self._lock:
             return iter(list(self._data))
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._data)
+        return len(self._data)
 
     def keys(self) -> KeysView[Hashable]:
         """Return a snapshot of the keys."""
@@ -165,8 +166,7 @@ class Registry(MutableMapping[Hashable, object]):
 
     def get(self, key: Hashable, default: object = None) -> object:
         """Return the object registered at *key*, or *default* (never a proxy)."""
-        with self._lock:
-            return self._data.get(key, default)
+        return self._data.get(key, default)
 
     def pop(self, key: Hashable, default: object = _MISSING) -> object:
         """Remove *key* and return its object, or *default* when absent.
@@ -233,8 +233,7 @@ class Registry(MutableMapping[Hashable, object]):
         Raises:
             NotRegistered: Nothing is registered at *key*.
         """
-        with self._lock:
-            value = self._data.get(key, _MISSING)
+        value = self._data.get(key, _MISSING)
         if value is _MISSING:
             raise NotRegistered(key, self)
         return value
@@ -287,8 +286,7 @@ class Registry(MutableMapping[Hashable, object]):
         """
         contents = _as_dict(check_type("snapshot", snapshot, Mapping))
         with self._lock:
-            self._data.clear()
-            self._data.update(contents)
+            self._data = contents
 
     def __repr__(self) -> str:
         with self._lock:
@@ -350,6 +348,8 @@ class _Override(AbstractContextManager[Registry]):
         return f"<registry override {state} keys={list(self._changes)!r} of {self._registry!r}>"
 
 
+_OWN = frozenset({"_dyno_registry", "_dyno_key"})
+
 #: The registry shared by the whole process (``reg`` arguments default to it).
 default = Registry(name="default")
 
@@ -383,7 +383,7 @@ _entered: ContextVar[tuple[tuple[RegistryProxy, object, object], ...]] = Context
 
 
 def _target(proxy: RegistryProxy) -> Any:
-    return proxy._dyno_registry.resolve(proxy._dyno_key)
+    return _registry_of(proxy).resolve(_key_of(proxy))
 
 
 def _special(target: object, name: str) -> Any:
@@ -415,7 +415,7 @@ def _pop(proxy: RegistryProxy, name: str) -> tuple[object, Any]:
 def _inplace(
     proxy: RegistryProxy, op: Callable[[Any, object], object], other: object
 ) -> RegistryProxy:
-    proxy._dyno_registry._apply(proxy._dyno_key, lambda value: op(value, other))
+    _registry_of(proxy)._apply(_key_of(proxy), lambda value: op(value, other))
     return proxy
 
 
@@ -462,9 +462,9 @@ class RegistryProxy:
             return type(self)
 
     def __repr__(self) -> str:
-        registry = self._dyno_registry
-        head = f"<RegistryProxy key={self._dyno_key!r} registry={registry!r}"
-        value = registry.get(self._dyno_key, _MISSING)
+        registry = _registry_of(self)
+        head = f"<RegistryProxy key={_key_of(self)!r} registry={registry!r}"
+        value = registry.get(_key_of(self), _MISSING)
         if value is _MISSING:
             return f"{head} (not registered)>"
         return f"{head} target={value!r}>"
@@ -473,10 +473,10 @@ class RegistryProxy:
         return dir(_target(self))
 
     def __copy__(self) -> RegistryProxy:
-        return RegistryProxy(self._dyno_registry, self._dyno_key)
+        return RegistryProxy(_registry_of(self), _key_of(self))
 
     def __deepcopy__(self, memo: dict[int, object]) -> RegistryProxy:
-        return RegistryProxy(self._dyno_registry, self._dyno_key)
+        return RegistryProxy(_registry_of(self), _key_of(self))
 
     def __instancecheck__(self, instance: object) -> bool:
         return isinstance(instance, _target(self))
@@ -486,10 +486,17 @@ class RegistryProxy:
 
     # -- attributes ------------------------------------------------------------
 
-    def __getattr__(self, name: str) -> object:
-        if name in ("_dyno_registry", "_dyno_key"):
-            # Not set yet (a half-built copy): looking up the target would recurse.
-            raise AttributeError(name)
+    def __getattribute__(self, name: str) -> object:
+        # Overriding __getattribute__ rather than __getattr__ forwards without
+        # first failing a lookup on the proxy, which costs an exception.
+        if name in _OWN:
+            return object.__getattribute__(self, name)
+        if name[:2] == "__" == name[-2:]:
+            # The proxy's own dunders first (__class__, __weakref__), then the target's.
+            try:
+                return object.__getattribute__(self, name)
+            except AttributeError:
+                pass
         return getattr(_target(self), name)
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -762,3 +769,7 @@ class RegistryProxy:
     ) -> bool | None:
         target, exit_method = _pop(self, "__aexit__")
         return await exit_method(target, exc_type, exc, tb)  # type: ignore[no-any-return]  # ditto
+
+
+_registry_of: Callable[[RegistryProxy], Registry] = RegistryProxy.__dict__["_dyno_registry"].__get__
+_key_of: Callable[[RegistryProxy], Hashable] = RegistryProxy.__dict__["_dyno_key"].__get__

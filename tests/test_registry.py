@@ -894,3 +894,21 @@ def test_registry_iter_is_an_iterator() -> None:
     reg = Registry({"a": 1})
     keys: Iterator[object] = iter(reg)
     assert next(keys) == "a"
+
+
+def test_readers_never_see_a_restore_half_done() -> None:
+    """A key present before and after restore() is never missing to a concurrent reader."""
+    reg = Registry({"always": 0, "sometimes": 0})
+    with_extra = reg.snapshot()
+    without_extra = Registry({"always": 1}).snapshot()
+    missing: list[int] = []
+
+    def work(index: int) -> None:
+        for step in range(2000):
+            if index == 0:
+                reg.restore(with_extra if step % 2 else without_extra)
+            elif reg.get("always") is None:
+                missing.append(step)
+
+    run_threads(4, work)
+    assert missing == []
