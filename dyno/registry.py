@@ -295,7 +295,7 @@ class Registry(MutableMapping[Hashable, object]):
         if len(keys) > _REPR_KEYS:
             shown += f", ... ({len(keys) - _REPR_KEYS} more)"
         label = "" if self._name is None else f" name={self._name!r}"
-        return f"<Registry{label} keys=[{shown}]>"
+        return f"<{type(self).__name__}{label} keys=[{shown}]>"
 
 
 def _as_dict(items: Mapping[K, object] | Iterable[tuple[K, object]]) -> dict[Hashable, object]:

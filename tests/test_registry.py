@@ -159,6 +159,11 @@ def test_registry_repr_names_it_and_lists_keys() -> None:
     many = Registry({f"k{i}": i for i in range(12)})
     assert repr(many).endswith("'k9', ... (2 more)]>")
 
+    class Services(Registry):
+        """A subclass."""
+
+    assert repr(Services()) == "<Services keys=[]>"
+
 
 def test_registry_rejects_bad_name() -> None:
     """A non-string name raises TypeError naming the option."""
