@@ -524,6 +524,20 @@ def test_as_dict_of_unstarted_root_counts_from_earliest_event() -> None:
     assert PerfTimer().as_dict()["children"] == []
 
 
+def test_as_dict_of_running_timer() -> None:
+    """A running interval reports its duration so far and running=True."""
+    clock = FakeClock()
+    root = PerfTimer("root", clock=clock, usage=False).start()
+    clock.advance(1)
+    child = root("child").start()
+    clock.advance(2)
+    data = root.as_dict()
+    assert (data["duration"], data["running"]) == (3.0, True)
+    assert data["children"][0]["start"] == 1.0
+    assert data["children"][0]["duration"] == 2.0
+    assert child.running
+
+
 def test_mark_as_dict_is_relative_to_parent() -> None:
     """Mark.as_dict gives the mark's offset from its parent's start."""
     clock = FakeClock()
@@ -654,6 +668,28 @@ def test_timed_keeps_every_parameter_kind() -> None:
         wrapped()  # type: ignore[call-arg]  # a wrong call on purpose
     with pytest.raises(TypeError, match=r"missing 1 required keyword-only argument: 'd'"):
         wrapped(1)  # type: ignore[call-arg]  # a wrong call on purpose
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    args=st.lists(st.integers(), max_size=5),
+    kwargs=st.dictionaries(st.sampled_from("abcdez"), st.integers(), max_size=4),
+    with_timer=st.booleans(),
+)
+def test_timed_call_behaves_like_the_function(
+    args: list[int], kwargs: dict[str, int], with_timer: bool
+) -> None:
+    """Any call of a timed function returns, or fails with the same TypeError, as the function."""
+    wrapped = timed("every")(_every_kind)
+
+    def outcome(fn: Callable[..., object]) -> object:
+        try:
+            return fn(*args, **kwargs)
+        except TypeError as error:
+            return ("TypeError", str(error))
+
+    with use_timer(PerfTimer(clock=FakeClock(), usage=False) if with_timer else None):
+        assert outcome(wrapped) == outcome(_every_kind)
 
 
 def test_timed_passes_default_objects_through() -> None:
