@@ -16,7 +16,6 @@ attempt. It is raised ``from`` the last attempt's error.
 from __future__ import annotations
 
 import functools
-import inspect
 import math
 import random
 import threading
@@ -137,6 +136,8 @@ class Exponential:
     def base(self, attempt: int) -> float:
         """Return the wait before jitter after failed attempt number *attempt* (from 1)."""
         attempt = check_int("attempt", attempt, low=1)
+        if self.initial == 0:
+            return 0.0
         try:
             return min(self.maximum, self.initial * self.factor ** (attempt - 1))
         except OverflowError:  # factor ** huge: long past the cap anyway
@@ -414,6 +415,8 @@ class Retrying(Protocol[P, R_co]):
     """
 
     __wrapped__: Callable[..., object]
+    __name__: str
+    __qualname__: str
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co:
         """Call the wrapped function, retrying per :attr:`retry`."""
@@ -894,12 +897,18 @@ class _AsyncRetrying(_RetryingFunction):
         self._latest: ContextVar[_Latest] = ContextVar(
             f"dyno.retry:{getattr(self, '__qualname__', '?')}", default=_NO_CALL_YET
         )
-        if hasattr(inspect, "markcoroutinefunction"):  # Python 3.12+
-            inspect.markcoroutinefunction(self)
 
     async def __call__(self, *args: object, **kwargs: object) -> object:
         fn = cast("Callable[..., Awaitable[object]]", self._fn)
         return await _call_async(self._policy, fn, args, kwargs, self._latest)
+
+    # With these, inspect takes the wrapper for a function (a "function-like"
+    # object, as Cython's are), so inspect.iscoroutinefunction() and
+    # dyno.utils.is_async_callable() are true for it, bound or not, on every
+    # Python version.
+    __code__ = __call__.__code__
+    __defaults__ = None
+    __kwdefaults__ = None
 
     @property
     def statistics(self) -> RetryStatistics:
