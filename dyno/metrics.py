@@ -21,11 +21,12 @@ or let the object time and classify a call as a context manager or decorator::
         ...
 
 Outcomes are classified by :func:`classify`: an exception may name its event
-itself with a ``dyno_event`` attribute (``dyno.breaker.Broken`` says
-``"short_circuit"``); otherwise a class named ``Broken`` in its MRO counts as
-a short circuit, ``RateLimited`` as a rejection, :class:`TimeoutError` as a
-timeout, and any other :class:`Exception` as a failure. BaseExceptions that are
-not Exceptions (KeyboardInterrupt, CancelledError, ...) pass through uncounted.
+itself with a ``dyno_event`` attribute (say ``dyno_event = "rejection"``);
+otherwise a class named ``Broken`` in its MRO counts as a short circuit (so
+``dyno.breaker.Broken`` does, without this module importing dyno.breaker),
+``RateLimited`` as a rejection, :class:`TimeoutError` as a timeout, and any
+other :class:`Exception` as a failure. BaseExceptions that are not Exceptions
+(KeyboardInterrupt, CancelledError, ...) pass through uncounted.
 """
 
 from __future__ import annotations
@@ -35,10 +36,11 @@ import contextvars
 import functools
 import inspect
 import threading
+from bisect import bisect_right
 from collections.abc import Callable, Coroutine, Generator, Mapping
 from dataclasses import dataclass
+from itertools import accumulate
 from math import floor, isinf, log2
-from operator import add
 from types import MappingProxyType, TracebackType
 from typing import Literal, NoReturn, ParamSpec, TypeVar, cast
 
@@ -235,32 +237,27 @@ class _State:
     def latency_sum(self) -> float:
         return float(sum(row[_SUM] for row in self.rows))
 
-    def merged(self) -> list[int]:
-        merged: list[int] = [0] * _BINS
-        for hist in self.hists:
-            merged = list(map(add, merged, hist))
-        return merged
-
     def percentiles(self, ps: tuple[float, ...]) -> tuple[int, list[float]]:
-        """Return the latency count and the nearest-rank percentiles *ps* (ascending)."""
-        merged = self.merged()
-        count = sum(merged)
-        if count == 0:
+        """Return the latency count and the nearest-rank percentiles *ps*."""
+        if not self.hists:
             return 0, [0.0 for _ in ps]
+        merged = (
+            self.hists[0] if len(self.hists) == 1 else list(map(sum, zip(*self.hists, strict=True)))
+        )
+        cumulative = list(accumulate(merged))
+        count = cumulative[-1]
         largest = max(row[_MAX] for row in self.rows)
-        ranks = [min(int(count * p / 100), count - 1) for p in ps]
         values: list[float] = []
-        seen = 0
-        for bin_, hits in enumerate(merged):
-            seen += hits
-            while len(values) < len(ranks) and seen > ranks[len(values)]:
-                if ranks[len(values)] == count - 1 or bin_ == _TOP:
-                    # The top rank is the maximum, which is known exactly; so is the
-                    # best guess for latencies beyond the histogram's range.
-                    values.append(largest)
-                else:
-                    # A bin's middle may lie past the largest value that fell in it.
-                    values.append(min(_BIN_VALUES[bin_], largest))
+        for p in ps:
+            rank = min(int(count * p / 100), count - 1)
+            bin_ = bisect_right(cumulative, rank)  # the first bin holding more than rank
+            if rank == count - 1 or bin_ == _TOP:
+                # The top rank is the maximum, which is known exactly; so is the best
+                # guess for latencies beyond the histogram's range.
+                values.append(largest)
+            else:
+                # A bin's middle may lie past the largest value that fell in it.
+                values.append(min(_BIN_VALUES[bin_], largest))
         return count, values
 
     def latency(self) -> Latency:

@@ -819,6 +819,13 @@ def test_classify(outcome: BaseException | None, event: str | None) -> None:
     assert classify(outcome) == event
 
 
+def test_classify_knows_dyno_breaker_exceptions() -> None:
+    """dyno.breaker's Broken and RateLimited count as short circuit and rejection."""
+    breaker = pytest.importorskip("dyno.breaker")
+    assert classify(breaker.Broken("db", 1.0)) == "short_circuit"
+    assert classify(breaker.RateLimited("db", 4)) == "rejection"
+
+
 def test_dyno_event_wins_and_bad_values_are_ignored() -> None:
     """A valid dyno_event overrides the name rules; an invalid one is ignored."""
 
