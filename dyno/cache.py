@@ -34,6 +34,7 @@ import math
 import os
 import pickle
 import random as _random
+import sys
 import threading
 import weakref
 from collections import OrderedDict
@@ -382,6 +383,9 @@ class _DictStore:
     def size(self) -> int:
         return len(self._data)
 
+    def __repr__(self) -> str:
+        return f"<store of {self.name} in memory: {len(self._data)} entries>"
+
 
 class _LRUStore:
     """One function's share of a bounded :class:`MemoryBackend`."""
@@ -412,6 +416,9 @@ class _LRUStore:
 
     def size(self) -> int:
         return self._backend._lru_size(self._id)
+
+    def __repr__(self) -> str:
+        return f"<store of {self.name} in {self._backend!r}>"
 
 
 def _lru_getter(backend: MemoryBackend, store_id: int) -> Callable[[Hashable], Entry | None]:
@@ -600,6 +607,9 @@ class _RedisStore:
     def size(self) -> int:
         return len(self._keys())
 
+    def __repr__(self) -> str:
+        return f"<store of {self.name} in {self._backend!r}>"
+
 
 class RedisBackend:
     """Keep cached values in Redis, shared by every process that uses it.
@@ -656,7 +666,10 @@ class RedisBackend:
             get = getattr(client, "get", None)
             if get is None or not callable(get):
                 raise TypeError(f"'client' must be a redis.Redis client (got {describe(client)})")
-            if inspect.iscoroutinefunction(get):
+            asyncio_redis = sys.modules.get("redis.asyncio")
+            if inspect.iscoroutinefunction(get) or (
+                asyncio_redis is not None and isinstance(client, asyncio_redis.Redis)
+            ):
                 raise TypeError(
                     "Cannot use an asyncio Redis client: the cache calls Redis from threads "
                     "and event loops alike. Pass a redis.Redis client or url= instead."
@@ -930,15 +943,16 @@ class _Engine:
         if self._backend_ok:
             self._backend_ok = False
             logger.warning(
-                "Cannot %s for %s in %r: %r. Calling the function directly; "
+                "Cannot %s for %s (%r): %s: %s. Calling the function directly; "
                 "further errors are logged at DEBUG level until the backend recovers.",
                 action,
                 self.name,
                 self.store,
+                type(error).__name__,
                 error,
             )
         else:
-            logger.debug("Cannot %s for %s: %r", action, self.name, error)
+            logger.debug("Cannot %s for %s: %s: %s", action, self.name, type(error).__name__, error)
 
     def backend_recovered(self) -> None:
         if not self._backend_ok:

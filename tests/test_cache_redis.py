@@ -1,0 +1,289 @@
+"""dyno.cache on a real redis-server: sharing, locks, TTLs, and Redis going away."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dyno.cache import CachedFunction, CacheInfo, Entry, RedisBackend, cache, xfetch
+from dyno.clock import FakeClock
+from tests.services import RedisServer
+
+ROOT = Path(__file__).resolve().parent.parent
+EPOCH = 1_800_000_000.0  # fake wall time: entries in Redis carry wall-clock stamps
+
+
+@pytest.fixture
+def backend(redis_server: RedisServer) -> Iterator[RedisBackend]:
+    """A backend on the session's Redis, under a prefix of its own, closed afterwards."""
+    made = RedisBackend(url=redis_server.url, prefix=f"test-{uuid.uuid4().hex[:8]}:")
+    yield made
+    made.close()
+
+
+class Counter:
+    """A function to cache that counts its calls."""
+
+    def __init__(self, tag: str = "value") -> None:
+        self.calls = 0
+        self.tag = tag
+        self.lock = threading.Lock()
+
+    def __call__(self, x: Any) -> Any:
+        with self.lock:
+            self.calls += 1
+        return (self.tag, x)
+
+
+def process(
+    backend: RedisBackend, clock: FakeClock, work: Callable[[Any], Any], lifetime: Any = 10
+) -> CachedFunction[[Any], Any]:
+    """Stand in for one process: a cached function named like its twin in another process."""
+
+    @cache(backend, lifetime=lifetime, clock=clock)
+    def lookup(x: Any) -> Any:
+        return work(x)
+
+    return lookup
+
+
+NAME = "tests.test_cache_redis.process.<locals>.lookup"
+
+
+def test_values_are_shared_between_processes(backend: RedisBackend) -> None:
+    """A value one process computed is served to another without recomputing."""
+    clock = FakeClock(epoch=EPOCH)
+    first, second = Counter("first"), Counter("second")
+    a = process(backend, clock, first)
+    b = process(RedisBackend(backend.client, prefix=backend.prefix), clock, second)
+    assert a(1) == ("first", 1)
+    assert b(1) == ("first", 1)
+    assert (first.calls, second.calls) == (1, 0)
+    assert b.cache_info() == CacheInfo(hits=1, misses=0, recomputes=0, size=1)
+
+
+def test_keys_are_readable_and_carry_a_ttl(backend: RedisBackend) -> None:
+    """Plain arguments make readable keys; the TTL is 2 * timeout + 60 s; forever has none."""
+    clock = FakeClock(epoch=EPOCH)
+    f = process(backend, clock, Counter())
+    f("a b")
+    key = f"{backend.prefix}{NAME}:('a b',)"
+    assert backend.client.exists(key)
+    assert 79_000 < backend.client.pttl(key) <= 80_000
+    g = process(RedisBackend(backend.client, prefix=backend.prefix + "y:"), clock, Counter(), None)
+    g(1)
+    assert backend.client.pttl(f"{backend.prefix}y:{NAME}:(1,)") == -1
+
+
+def test_objects_are_keyed_by_a_digest_of_their_pickle(backend: RedisBackend) -> None:
+    """Arguments that are not plain values are keyed by a digest of their pickled state."""
+    clock = FakeClock(epoch=EPOCH)
+    work = Counter()
+    f = process(backend, clock, work)
+    f(frozenset({3}))
+    f(frozenset({3}))
+    (key,) = backend.client.keys(f"{backend.prefix}*")
+    assert key.decode().startswith(f"{backend.prefix}{NAME}:#")
+    assert work.calls == 1
+
+
+def test_another_process_refreshing_means_serving_the_stale_value(backend: RedisBackend) -> None:
+    """While another process holds the recomputation lock, a due value is served stale."""
+    clock = FakeClock(epoch=EPOCH)
+    work = Counter()
+    f = process(backend, clock, work)
+    stale = f(1)
+    clock.advance(10)
+    other = backend.bind(NAME)
+    token = other.lock((1,))
+    assert token is not None
+    assert f(1) == stale
+    assert work.calls == 1
+    assert f.cache_info() == CacheInfo(hits=1, misses=1, recomputes=0, size=1)
+    other.unlock((1,), token)
+    f(1)
+    assert work.calls == 2
+    assert not backend.client.keys(f"{backend.prefix}lock:*")  # released after recomputing
+
+
+def test_missing_value_computed_elsewhere_is_awaited(backend: RedisBackend) -> None:
+    """A missing value another process is computing is awaited (polling), not recomputed."""
+    work = Counter()
+
+    class StoreOnThirdSleep(FakeClock):
+        """The other process stores its value while this one sleeps between polls."""
+
+        def sleep(self, seconds: float) -> None:
+            super().sleep(seconds)
+            if len(self.sleeps) == 3:
+                stamp = self.wall()
+                entry = Entry(("writer", 1), stamp, 0.1, stamp + 10)
+                backend.bind(NAME).set((1,), entry, 10)
+
+    clock = StoreOnThirdSleep(epoch=EPOCH)
+    f = process(backend, clock, work)
+    assert backend.bind(NAME).lock((1,)) is not None  # the other process is computing
+    assert f(1) == ("writer", 1)
+    assert work.calls == 0
+    assert clock.sleeps == [0.01] * 3
+    assert f.cache_info() == CacheInfo(hits=0, misses=1, recomputes=0, size=1)
+
+
+def test_waiting_for_another_process_is_bounded_by_the_lock_timeout(
+    backend: RedisBackend,
+) -> None:
+    """If the other process never delivers, the caller computes after lock_timeout."""
+    slow = RedisBackend(backend.client, prefix=backend.prefix, lock_timeout=0.5, poll_interval=0.1)
+    clock = FakeClock(epoch=EPOCH)
+    work = Counter()
+    f = process(slow, clock, work)
+    assert slow.bind(NAME).lock((1,)) is not None  # held "elsewhere" for 0.5 s of real time
+    assert f(1) == ("value", 1)
+    assert work.calls == 1
+    assert len(clock.sleeps) == 5
+    assert sum(clock.sleeps) == pytest.approx(0.5)
+
+
+def test_redis_stopped_mid_test_still_returns_right_values(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With Redis gone the function is called directly and right values come back; then it heals."""
+    clock = FakeClock(epoch=EPOCH)
+    work = Counter()
+    with RedisServer() as server:
+        backend = RedisBackend(url=server.url)
+        try:
+            f = process(backend, clock, lambda x: (work(x), x * 2)[1])
+            assert [f(1), f(1), f(2)] == [2, 2, 4]
+            assert work.calls == 2
+            server.stop()
+            with caplog.at_level(logging.INFO, logger="dyno.cache"):
+                assert [f(1), f(2), f(3), f(1)] == [2, 4, 6, 2]
+                assert work.calls == 6
+                assert f.cache_info().size is None
+                server.start()
+                assert [f(5), f(5)] == [10, 10]
+            assert work.calls == 7
+        finally:
+            backend.close()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert warnings[0].getMessage().startswith(f"Cannot read the cache for {NAME} (")
+    assert any("works again" in r.getMessage() for r in caplog.records)
+
+
+def test_async_functions_use_redis_without_blocking_the_loop(backend: RedisBackend) -> None:
+    """Async callers share one computation; Redis calls run off the event loop."""
+    clock = FakeClock(epoch=EPOCH)
+    calls = 0
+    loop_thread: list[int] = []
+
+    @cache(backend, lifetime=xfetch(10), clock=clock)
+    async def f(x: int) -> int:
+        nonlocal calls
+        calls += 1
+        loop_thread.append(threading.get_ident())
+        await asyncio.sleep(0)
+        return x * 3
+
+    async def main() -> list[int]:
+        return list(await asyncio.gather(*(f(2) for _ in range(8))))
+
+    assert asyncio.run(main()) == [6] * 8
+    assert calls == 1
+    info = f.cache_info()
+    assert info.hits + info.misses == 8
+
+
+def test_unpicklable_value_is_returned_and_not_cached(
+    backend: RedisBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A value Redis cannot hold is still returned; the failure is logged."""
+    lock = threading.Lock()
+    f = process(backend, FakeClock(epoch=EPOCH), lambda x: lock)
+    with caplog.at_level(logging.WARNING, logger="dyno.cache"):
+        assert f(1) is lock
+    assert "Cannot store the value" in caplog.records[0].getMessage()
+    assert f.cache_info().size == 0
+
+
+def test_cache_clear_removes_only_the_functions_keys(backend: RedisBackend) -> None:
+    """cache_clear deletes this function's keys and no one else's; size counts them."""
+    clock = FakeClock(epoch=EPOCH)
+    f = process(backend, clock, Counter())
+
+    @cache(backend, lifetime=10, clock=clock)
+    def other(x: int) -> int:
+        return x
+
+    for x in range(3):
+        f(x)
+    other(1)
+    assert f.cache_info().size == 3
+    f.cache_clear()
+    assert f.cache_info() == CacheInfo(hits=0, misses=0, recomputes=0, size=0)
+    assert other.cache_info().size == 1
+
+
+def test_two_real_processes_share_values(redis_server: RedisServer) -> None:
+    """A value computed in another process is served here without recomputing."""
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    code = (
+        "from dyno.cache import RedisBackend, cache\n"
+        "def lookup(x): return ('child', x)\n"
+        "lookup.__module__, lookup.__qualname__ = 'shared', 'lookup'\n"
+        f"f = cache(RedisBackend(url={redis_server.url!r}, prefix={prefix!r}), lifetime=60)(lookup)\n"
+        "print(f(7))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=True,
+    )
+    assert out.stdout.strip() == "('child', 7)"
+
+    def lookup(x: int) -> tuple[str, int]:
+        return ("parent", x)
+
+    lookup.__module__, lookup.__qualname__ = "shared", "lookup"
+    backend = RedisBackend(url=redis_server.url, prefix=prefix)
+    try:
+        f = cache(backend, lifetime=60)(lookup)
+        assert f(7) == ("child", 7)
+    finally:
+        backend.close()
+
+
+def test_redis_backend_validates_its_options(redis_server: RedisServer) -> None:
+    """Contradictory or wrongly typed options fail at construction."""
+    import redis
+    import redis.asyncio
+
+    with pytest.raises(ValueError, match="Cannot use both 'client' and 'url'"):
+        RedisBackend(client=redis.Redis(), url=redis_server.url)
+    with pytest.raises(TypeError, match="Cannot use an asyncio Redis client"):
+        RedisBackend(client=redis.asyncio.Redis())
+    with pytest.raises(TypeError, match="'prefix' must be <class 'str'>"):
+        RedisBackend(url=redis_server.url, prefix=1)  # type: ignore[arg-type]  # bad on purpose
+    with pytest.raises(ValueError, match="'lock_timeout' must be > 0"):
+        RedisBackend(url=redis_server.url, lock_timeout=0)
+    with pytest.raises(TypeError, match="'client' must be a redis.Redis client"):
+        RedisBackend(client=3)
+    backend = RedisBackend(url=redis_server.url, prefix="p:")
+    assert repr(backend) == f"<RedisBackend {redis_server.url!r} prefix='p:'>"
+    assert backend.ttl(10) == 80
+    assert backend.ttl(float("inf")) is None
