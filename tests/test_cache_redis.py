@@ -242,7 +242,8 @@ def test_two_real_processes_share_values(redis_server: RedisServer) -> None:
         "from dyno.cache import RedisBackend, cache\n"
         "def lookup(x): return ('child', x)\n"
         "lookup.__module__, lookup.__qualname__ = 'shared', 'lookup'\n"
-        f"f = cache(RedisBackend(url={redis_server.url!r}, prefix={prefix!r}), lifetime=60)(lookup)\n"
+        f"backend = RedisBackend(url={redis_server.url!r}, prefix={prefix!r})\n"
+        "f = cache(backend, lifetime=60)(lookup)\n"
         "print(f(7))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -281,7 +282,7 @@ def test_redis_backend_validates_its_options(redis_server: RedisServer) -> None:
         RedisBackend(url=redis_server.url, prefix=1)  # type: ignore[arg-type]  # bad on purpose
     with pytest.raises(ValueError, match="'lock_timeout' must be > 0"):
         RedisBackend(url=redis_server.url, lock_timeout=0)
-    with pytest.raises(TypeError, match="'client' must be a redis.Redis client"):
+    with pytest.raises(TypeError, match=r"'client' must be a redis\.Redis client"):
         RedisBackend(client=3)
     backend = RedisBackend(url=redis_server.url, prefix="p:")
     assert repr(backend) == f"<RedisBackend {redis_server.url!r} prefix='p:'>"
