@@ -54,7 +54,7 @@ from dyno.utils import (
     is_async_callable,
 )
 
-__all__ = ["EVENTS", "Metrics", "Latency", "MetricsSnapshot", "classify"]
+__all__ = ["EVENTS", "RELATIVE_ERROR", "Metrics", "Latency", "MetricsSnapshot", "classify"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -117,7 +117,7 @@ def classify(exc: BaseException | None) -> str | None:
     that is not an Exception is not counted (None); an exception with a
     ``dyno_event`` attribute naming one of :data:`EVENTS` counts as that event;
     a class named ``Broken`` in its MRO is a ``"short_circuit"``, one named
-    ``RateLimited`` a ``"rejection"`` (so dyno.metrics needs not import
+    ``RateLimited`` a ``"rejection"`` (so dyno.metrics need not import
     dyno.breaker); a :class:`TimeoutError` is a ``"timeout"``; any other
     Exception a ``"failure"``.
 
@@ -312,6 +312,7 @@ class Metrics:
     """
 
     __slots__ = (
+        "__weakref__",  # registries and dashboards may hold metrics weakly
         "_buckets",
         "_clock",
         "_in_flight",

@@ -12,6 +12,7 @@ import random
 import sys
 import threading
 import tracemalloc
+import weakref
 from collections.abc import Generator, Iterator
 
 import pytest
@@ -88,6 +89,13 @@ def test_defaults() -> None:
     assert metrics.name is None
     assert metrics.window == 10.0
     assert metrics.buckets == 10
+
+
+def test_metrics_can_be_held_weakly() -> None:
+    """A Metrics supports weak references (a dashboard may list them without keeping them)."""
+    metrics = Metrics()
+    reference = weakref.ref(metrics)
+    assert reference() is metrics
 
 
 def test_options_are_kept(clock: FakeClock) -> None:
@@ -1015,6 +1023,7 @@ def test_dunder_all() -> None:
     """__all__ names exactly the public surface."""
     assert set(metrics_module.__all__) == {
         "EVENTS",
+        "RELATIVE_ERROR",
         "Metrics",
         "Latency",
         "MetricsSnapshot",
