@@ -708,7 +708,10 @@ def _call_sync(
                 sink.value = _FIRST_TRY
             return value
         error = None
-    return _retry_sync(policy, fn, args, kwargs, sink, clock, start, value, error)
+    try:
+        return _retry_sync(policy, fn, args, kwargs, sink, clock, start, value, error)
+    finally:
+        error = None  # this frame is in error's traceback: break the cycle
 
 
 def _retry_sync(
@@ -729,14 +732,12 @@ def _retry_sync(
     retrying_since = clock.now()
     on, predicate, deadline, attempts = policy.on, policy.result, policy.deadline, policy.attempts
     plain = deadline is None and policy.backoff is None
-    errors: list[Exception] = []
+    errors: list[Exception] = [] if error is None else [error]
     delays: list[float] = []
     failure: CompoundException | None = None
     attempt = 1
     try:
         while True:
-            if error is not None:
-                errors.append(error)
             if plain:
                 delay: float | None = 0.0 if attempt < attempts else None
             else:
@@ -756,15 +757,16 @@ def _retry_sync(
                 if not isinstance(exc, on):
                     raise
                 error = exc
+                errors.append(exc)
             else:
                 if predicate is None or not predicate(value):
                     return value
                 error = None
     finally:
         if sink is not None:
-            sink.value = (attempt, tuple(delays), clock.now() - retrying_since)
-        # Tracebacks hold this frame: drop its references to the errors so
-        # that they do not form reference cycles with it.
+            sink.value = (attempt, tuple(delays) if delays else (), clock.now() - retrying_since)
+        # Tracebacks hold this frame: drop its references to the errors, so
+        # that they are freed by reference counting, not by the cycle collector.
         errors.clear()
         error = None
     if failure is None:
@@ -789,9 +791,9 @@ async def _call_async(
     on, predicate = policy.on, policy.result
     errors: list[Exception] = []
     delays: list[float] = []
+    failure: CompoundException | None = None
     attempt = 0
     value: object = None
-    error: Exception | None = None
     try:
         while True:
             attempt += 1
@@ -800,16 +802,18 @@ async def _call_async(
             except Exception as exc:
                 if not isinstance(exc, on):
                     raise
-                error = exc
                 errors.append(exc)
+                failed = True
             else:
                 if predicate is None or not predicate(value):
                     return value
-                error = None
+                failed = False
             if retrying_since is None:
                 retrying_since = clock.now()
             delay = policy._next_delay(attempt, 0.0 if deadline is None else clock.now() - start)
             if delay is None:
+                if failed:
+                    failure = make_compound_exception(errors)
                 break
             if delay:
                 await clock.asleep(delay)
@@ -818,9 +822,13 @@ async def _call_async(
         if sink is not None:
             elapsed = 0.0 if retrying_since is None else clock.now() - retrying_since
             sink.set((attempt, tuple(delays), elapsed))
-    if error is None:
-        return value
-    raise make_compound_exception(errors) from error
+        errors.clear()  # no reference cycles between this frame and the tracebacks
+    if failure is None:
+        return value  # the predicate disliked even the last result: return it anyway
+    try:
+        raise failure from failure.exceptions[-1]
+    finally:
+        failure = None
 
 
 class _RetryingFunction:
@@ -881,9 +889,12 @@ class _SyncRetrying(_RetryingFunction):
                 self._latest.value = _FIRST_TRY
                 return value
             error = None
-        return _retry_sync(
-            policy, self._fn, args, kwargs, self._latest, policy.clock, 0.0, value, error
-        )
+        try:
+            return _retry_sync(
+                policy, self._fn, args, kwargs, self._latest, policy.clock, 0.0, value, error
+            )
+        finally:
+            error = None  # this frame is in error's traceback: break the cycle
 
     @property
     def statistics(self) -> RetryStatistics:
