@@ -208,6 +208,10 @@ class Flaky(Generic[R]):
         self._lock = threading.Lock()
         self._random = random.Random(self._seed)
         self._calls = self._failures = self._successes = 0
+        if self._asynchronous:
+            # An async __call__ lets dyno.utils.is_async_callable (and so retry,
+            # breakers, services) see the dependency as the async callable it is.
+            self.__class__ = _AsyncFlaky
 
     # -- counters ------------------------------------------------------------
 
@@ -241,8 +245,6 @@ class Flaky(Generic[R]):
 
     def __call__(self, *args: object, **kwargs: object) -> R:
         """Make one simulated call (an awaitable one when ``asynchronous``)."""
-        if self._asynchronous:
-            return self._acall(args, kwargs)  # type: ignore[return-value]  # R is Awaitable[...] here
         step, number = self._next_step()
         if self._latency:
             (self._clock or get_clock()).sleep(self._latency)
@@ -305,6 +307,17 @@ class Flaky(Generic[R]):
             f"<Flaky {plan} exc={raises}{extras} calls={self._calls} "
             f"failures={self._failures} successes={self._successes}>"
         )
+
+
+class _AsyncFlaky(Flaky[R]):
+    """A :class:`Flaky` made with ``asynchronous=True``: each call is a coroutine."""
+
+    __slots__ = ()
+
+    # Flaky's overloads make R an Awaitable for these objects; the coroutine is that awaitable.
+    async def __call__(self, *args: object, **kwargs: object) -> object:  # type: ignore[override]
+        """Make one simulated call when awaited."""
+        return await self._acall(args, kwargs)
 
 
 class FlakyFactory:

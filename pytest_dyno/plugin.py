@@ -13,7 +13,6 @@ intervals attach to.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Generator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -22,14 +21,15 @@ from typing import TYPE_CHECKING, Final
 
 import pytest
 
-from dyno.clock import FakeClock, use_clock
-from dyno.utils import check_choice, check_number, check_type, describe
-from pytest_dyno.flaky import FlakyFactory, derive_seed
-
+# Nothing of dyno is imported here: dyno.clock alone pulls in asyncio, which a
+# suite that never touches dyno should not pay for. Fixtures and hooks import
+# what they need when first used.
 if TYPE_CHECKING:
+    from dyno.clock import FakeClock
     from dyno.registry import Registry
     from dyno.timing import TimingDict
     from pytest_dyno.breakers import BreakerControl
+    from pytest_dyno.flaky import FlakyFactory
     from pytest_dyno.harness import HarnessCapture
     from pytest_dyno.timing import RootTimer
 
@@ -162,8 +162,14 @@ def _test_state(item: pytest.Item) -> _TestState:
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Read the test's dyno markers; force its breakers before any fixture runs."""
-    breaker_marks = list(item.iter_markers("dyno_breaker"))
-    budget_mark = item.get_closest_marker("dyno_budget")
+    # One pass over the markers, closest first (this runs for every test).
+    breaker_marks: list[pytest.Mark] = []
+    budget_mark: pytest.Mark | None = None
+    for mark in item.iter_markers():
+        if mark.name == "dyno_breaker":
+            breaker_marks.append(mark)
+        elif mark.name == "dyno_budget" and budget_mark is None:
+            budget_mark = mark
     if not breaker_marks and budget_mark is None:
         return
     state = _test_state(item)
@@ -219,6 +225,8 @@ def _mark_text(mark: pytest.Mark) -> str:
 
 
 def _breaker_from(mark: pytest.Mark) -> tuple[str, str]:
+    from dyno.utils import check_choice, check_type
+
     def parse(name: str, state: str) -> tuple[str, str]:
         check_type("name", name, str)
         check_choice("state", state, ("open", "closed"))
@@ -237,6 +245,8 @@ def _breaker_from(mark: pytest.Mark) -> tuple[str, str]:
 
 
 def _budget_from(mark: pytest.Mark) -> float:
+    from dyno.utils import check_number
+
     def parse(seconds: float) -> float:
         return check_number("seconds", seconds, low=0)
 
@@ -319,6 +329,8 @@ class _TimingReport:
         path = self._settings.json_path
         if self._is_worker or path is None:
             return
+        import json
+
         path.parent.mkdir(parents=True, exist_ok=True)
         document = {"tests": [entry.as_json() for entry in self.entries]}
         path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
@@ -346,6 +358,8 @@ class _TimingReport:
 @pytest.fixture
 def dyno_clock() -> Iterator[FakeClock]:
     """Install a :class:`~dyno.clock.FakeClock` process-wide for the test, then restore."""
+    from dyno.clock import FakeClock, use_clock
+
     clock = FakeClock()
     with use_clock(clock):
         yield clock
@@ -369,6 +383,8 @@ def flaky(request: pytest.FixtureRequest) -> FlakyFactory:
     when pytest-randomly is active, its ``--randomly-seed``, so a rerun
     replays the same failures.
     """
+    from pytest_dyno.flaky import FlakyFactory, derive_seed
+
     randomly_seed = request.config.getoption("randomly_seed", None)
     key = request.node.nodeid
     if isinstance(randomly_seed, int) and not isinstance(randomly_seed, bool):
@@ -402,6 +418,5 @@ def dyno_timing(request: pytest.FixtureRequest) -> RootTimer:
     longer, printing the block's timing tree.
     """
     node = request.node
-    if not isinstance(node, pytest.Item):
-        raise TypeError(f"'dyno_timing' is a function-scoped fixture (got {describe(node)})")
+    assert isinstance(node, pytest.Item), "dyno_timing is function-scoped"
     return _test_state(node).root_timer()

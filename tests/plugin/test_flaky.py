@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 import pytest_dyno
 from dyno.clock import FakeClock
+from dyno.retry import retry
+from dyno.utils import is_async_callable
 from pytest_dyno import Flaky, FlakyFactory
 from pytest_dyno.flaky import derive_seed
 
@@ -178,6 +180,16 @@ def test_asynchronous_calls_return_awaitables() -> None:
     assert results[1:] == [2, 4]
     assert clock.sleeps == [1, 1, 1]
     assert dependency.asynchronous
+
+
+def test_asynchronous_flaky_is_seen_as_async_by_retry() -> None:
+    """An asynchronous Flaky is an async callable: retry awaits each attempt."""
+    dependency = Flaky(fails=2, then="up", asynchronous=True)
+    assert is_async_callable(dependency)
+    assert not is_async_callable(Flaky())
+    assert asyncio.run(retry(3, on=ConnectionError).call(dependency)) == "up"
+    assert dependency.calls == 3
+    assert isinstance(dependency, Flaky)
 
 
 def test_unawaited_call_counts_nothing() -> None:
