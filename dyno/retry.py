@@ -27,6 +27,7 @@ from typing import (
     Any,
     Concatenate,
     Literal,
+    Never,
     ParamSpec,
     Protocol,
     TypeVar,
@@ -474,10 +475,14 @@ class Retry:
 
     attempts: int = 3
     on: tuple[type[Exception], ...] = (Exception,)
-    result: Callable[[Any], bool] | None = None
+    result: Callable[[Never], bool] | None = None
     backoff: Callable[[int], float] | None = None
     deadline: float | None = None
-    clock: Clock | None = field(default=None, compare=False)
+    clock: Clock | None = None
+    # result, typed for calling it with whatever the function returned.
+    _accepts: Callable[[object], bool] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         check_int("attempts", self.attempts, low=1)
@@ -492,6 +497,7 @@ class Retry:
         object.__setattr__(self, "on", on)
         if self.result is not None:
             check_callable("result", self.result)
+            object.__setattr__(self, "_accepts", cast("Callable[[object], bool]", self.result))
         if self.backoff is not None:
             check_callable("backoff", self.backoff)
         object.__setattr__(
@@ -600,7 +606,8 @@ class Retry:
     def __repr__(self) -> str:
         parts = [repr(self.attempts)]
         if self.on != (Exception,):
-            parts.append(f"on=({''.join(f'{kind.__qualname__}, ' for kind in self.on)})")
+            names = ", ".join(kind.__qualname__ for kind in self.on)
+            parts.append(f"on={names}" if len(self.on) == 1 else f"on=({names})")
         if self.result is not None:
             parts.append(f"result={_name(self.result)}")
         if self.backoff is not None:
@@ -627,7 +634,7 @@ def retry(
     attempts: int = 3,
     *,
     on: type[Exception] | Iterable[type[Exception]] = (Exception,),
-    result: Callable[[Any], bool] | None = None,
+    result: Callable[[Never], bool] | None = None,
     backoff: Callable[[int], float] | None = None,
     deadline: float | None = None,
     clock: Clock | None = None,
@@ -638,7 +645,7 @@ def retry(
     attempts: int | Callable[P, R] = 3,
     *,
     on: type[Exception] | Iterable[type[Exception]] = (Exception,),
-    result: Callable[[Any], bool] | None = None,
+    result: Callable[[Never], bool] | None = None,
     backoff: Callable[[int], float] | None = None,
     deadline: float | None = None,
     clock: Clock | None = None,
@@ -703,7 +710,7 @@ def _call_sync(
             sink.value = _FIRST_TRY
         raise
     else:
-        if policy.result is None or not policy.result(value):
+        if policy._accepts is None or not policy._accepts(value):
             if sink is not None:
                 sink.value = _FIRST_TRY
             return value
@@ -730,7 +737,7 @@ def _retry_sync(
     # carry no __context__ from earlier attempts.
     clock = clock or get_clock()
     retrying_since = clock.now()
-    on, predicate, deadline, attempts = policy.on, policy.result, policy.deadline, policy.attempts
+    on, predicate, deadline, attempts = policy.on, policy._accepts, policy.deadline, policy.attempts
     plain = deadline is None and policy.backoff is None
     errors: list[Exception] = [] if error is None else [error]
     delays: list[float] = []
@@ -788,7 +795,7 @@ async def _call_async(
     clock = policy.clock or get_clock()
     start = 0.0 if deadline is None else clock.now()
     retrying_since: float | None = None
-    on, predicate = policy.on, policy.result
+    on, predicate = policy.on, policy._accepts
     errors: list[Exception] = []
     delays: list[float] = []
     failure: CompoundException | None = None
@@ -885,7 +892,7 @@ class _SyncRetrying(_RetryingFunction):
             self._latest.value = _FIRST_TRY
             raise
         else:
-            if policy.result is None or not policy.result(value):
+            if policy._accepts is None or not policy._accepts(value):
                 self._latest.value = _FIRST_TRY
                 return value
             error = None

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import gc
 import inspect
 import math
 import pickle
 import subprocess
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -244,11 +246,11 @@ def test_policy_repr_reads_like_the_call() -> None:
         result=callable,
     )
     assert repr(policy) == (
-        "retry(5, on=(ConnectionError, TimeoutError, ), result=callable, "
+        "retry(5, on=(ConnectionError, TimeoutError), result=callable, "
         "backoff=exponential(initial=0.1, factor=2.0, maximum=10.0, jitter=None), deadline=10.0)"
     )
-    assert repr(retry(2, backoff=fixed(0.5), clock=FakeClock())) == (
-        "retry(2, backoff=fixed(0.5), clock=<FakeClock now=0.0 sleeps=0>)"
+    assert repr(retry(2, on=KeyError, backoff=fixed(0.5), clock=FakeClock())) == (
+        "retry(2, on=KeyError, backoff=fixed(0.5), clock=<FakeClock now=0.0 sleeps=0>)"
     )
 
 
@@ -464,6 +466,40 @@ def test_except_clause_for_an_attempt_class_catches_the_failure() -> None:
     with pytest.raises(ConnectionError) as info:
         wrapped()
     assert [str(error) for error in info.value] == ["a", "b"]  # type: ignore[attr-defined]  # it is a CompoundException
+
+
+def test_attempt_errors_are_freed_without_the_cycle_collector() -> None:
+    """Kept errors form no reference cycles with the retry frames: refcounting frees them."""
+    refs: list[weakref.ref[Exception]] = []
+
+    class Refused(ConnectionError):
+        pass  # a Python subclass, so it can be weakly referenced
+
+    def made(error: Exception) -> Exception:
+        refs.append(weakref.ref(error))
+        return error
+
+    def connect() -> int:
+        if len(refs) % 3 != 2:
+            raise made(Refused("refused"))
+        refs.append(weakref.ref(Refused()))  # a dead ref marks the success
+        return 1
+
+    def fail() -> None:
+        raise made(Refused("slow"))
+
+    gc.collect()
+    gc.disable()
+    try:
+        assert retry(3)(connect)() == 1
+        try:
+            retry(3)(fail)()
+        except CompoundException as error:
+            failure = weakref.ref(error)
+        assert [ref() for ref in refs] == [None] * len(refs)
+        assert failure() is None
+    finally:
+        gc.enable()
 
 
 def test_single_attempt_failure_is_still_compound() -> None:
