@@ -1072,7 +1072,10 @@ def test_subclass_and_superclass_attempts_combine() -> None:
 class NeedsArguments(Exception):
     """An exception whose __init__ takes required arguments and must not be re-run."""
 
+    inits = 0
+
     def __init__(self, host: str, port: int) -> None:
+        NeedsArguments.inits += 1
         super().__init__(f"{host}:{port}")
         self.host = host
         self.port = port
@@ -1089,7 +1092,9 @@ class SlotsB(Exception):
 def test_user_classes_keep_attributes_without_rerunning_init() -> None:
     """User attributes are copied from the attempts; no __init__ is called with wrong args."""
     error = NeedsArguments("db", 5432)
+    inits = NeedsArguments.inits
     failure = make_compound_exception([error, ConnectionError("c")])
+    assert NeedsArguments.inits == inits
     assert isinstance(failure, NeedsArguments)
     assert (failure.host, failure.port) == ("db", 5432)  # type: ignore[attr-defined]  # copied from the attempt
 
