@@ -1270,6 +1270,7 @@ class Limiter:
         "_name",
         "_timeout",
         "_waiters",
+        "_waiting",
     )
 
     def __init__(
@@ -1295,6 +1296,7 @@ class Limiter:
         self._condition = threading.Condition(self._lock)
         self._in_flight = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self._waiting = 0
 
     @property
     def limit(self) -> int:
@@ -1315,6 +1317,11 @@ class Limiter:
     def in_flight(self) -> int:
         """Calls holding a slot now."""
         return self._in_flight
+
+    @property
+    def waiting(self) -> int:
+        """Callers (threads and tasks) waiting for a slot now."""
+        return self._waiting
 
     def _now(self) -> float:
         clock = self._clock
@@ -1352,15 +1359,19 @@ class Limiter:
             if self._timeout <= 0:
                 raise RateLimited(self._name, self._limit)
             deadline = self._now() + self._timeout
-            while True:
-                remaining = deadline - self._now()
-                if remaining <= 0:
-                    raise RateLimited(self._name, self._limit)
-                woken = self._condition.wait(remaining)
-                if self._take():
-                    return
-                if not woken:
-                    raise RateLimited(self._name, self._limit)
+            self._waiting += 1
+            try:
+                while True:
+                    remaining = deadline - self._now()
+                    if remaining <= 0:
+                        raise RateLimited(self._name, self._limit)
+                    woken = self._condition.wait(remaining)
+                    if self._take():
+                        return
+                    if not woken:
+                        raise RateLimited(self._name, self._limit)
+            finally:
+                self._waiting -= 1
 
     async def aacquire(self) -> None:
         """Take a slot, waiting up to ``timeout`` without blocking the event loop.
@@ -1373,8 +1384,15 @@ class Limiter:
                 return
             if self._timeout <= 0:
                 raise RateLimited(self._name, self._limit)
+            self._waiting += 1
+        try:
+            await self._await_slot(self._now() + self._timeout)
+        finally:
+            with self._lock:
+                self._waiting -= 1
+
+    async def _await_slot(self, deadline: float) -> None:
         loop = asyncio.get_running_loop()
-        deadline = self._now() + self._timeout
         while True:
             remaining = deadline - self._now()
             with self._lock:
