@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+import importlib.util
 import inspect
 import itertools
 import logging
@@ -65,6 +66,8 @@ from dyno.utils import (
 
 if TYPE_CHECKING:
     from typing import Self
+
+    import redis
 
 __all__ = [
     "cache",
@@ -282,7 +285,7 @@ class Entry(NamedTuple):
     nothing in another process).
     """
 
-    value: Any
+    value: object
     #: When the value was stored.
     created: float
     #: Seconds the value took to compute.
@@ -577,6 +580,11 @@ class _RedisStore:
         data = self._backend.client.get(self._base + _key_text(key))
         if data is None:
             return None
+        if not isinstance(data, bytes):
+            raise ValueError(
+                "Cannot unpickle a str from Redis: the client decodes responses. "
+                "Pass a client made with decode_responses=False instead."
+            )
         value, created, delta, expiry = pickle.loads(data)
         return Entry(value, created, delta, expiry)
 
@@ -644,6 +652,7 @@ class RedisBackend:
     Raises:
         TypeError: An option has the wrong type, or *client* is an asyncio client.
         ValueError: Both *client* and *url* are given, or a duration is not positive.
+        ImportError: redis-py is not installed (and no client is given).
     """
 
     def __init__(
@@ -662,6 +671,11 @@ class RedisBackend:
             )
         if url is not None:
             check_type("url", url, str)
+        if client is None and importlib.util.find_spec("redis") is None:
+            raise ImportError(
+                "Cannot make a RedisBackend: redis-py is not installed. "
+                "Install it with: pip install 'dyno-resilience[redis]'."
+            )
         if client is not None:
             get = getattr(client, "get", None)
             if get is None or not callable(get):
@@ -678,11 +692,11 @@ class RedisBackend:
         self.url = url
         self.lock_timeout = check_number("lock_timeout", lock_timeout, low=0, low_open=True)
         self.poll_interval = check_number("poll_interval", poll_interval, low=0, low_open=True)
-        self._client: Any = client
+        self._client: redis.Redis | None = cast("redis.Redis | None", client)
         self._client_lock = threading.Lock()
 
     @property
-    def client(self) -> Any:
+    def client(self) -> redis.Redis:
         """The redis-py client (made from the URL on first use)."""
         if self._client is None:
             with self._client_lock:
@@ -747,10 +761,11 @@ class _Counter:
     """An exact counter that needs no lock to count.
 
     ``next()`` on an :class:`itertools.count` is a single C call, atomic under
-    the GIL; reading advances it too, so reads are serialised and subtracted.
+    the GIL (a lock would double the cost of a cache hit); reading advances it
+    too, so reads are serialised and subtracted.
     """
 
-    __slots__ = ("__weakref__", "_base", "_count", "_lock", "_reads", "add")
+    __slots__ = ("_base", "_count", "_lock", "_reads", "add")
 
     def __init__(self) -> None:
         self._count = itertools.count()
@@ -893,10 +908,10 @@ class _Failure:
 class _Engine:
     """The cache logic for one decorated function, free of any I/O.
 
-    The hit path lives in the drivers' wrappers; everything slower (misses,
-    recomputation, single flight, locks, backend errors) is the generator
-    :meth:`refresh`, which yields operations for the sync or async driver
-    to carry out.
+    The hit path is inlined in the generated wrapper (see
+    :func:`_make_wrapper`); everything slower (misses, recomputation, single
+    flight, locks, backend errors) is the generator :meth:`refresh`, which
+    yields operations for the sync or the async driver to carry out.
     """
 
     def __init__(

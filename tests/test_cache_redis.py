@@ -288,3 +288,15 @@ def test_redis_backend_validates_its_options(redis_server: RedisServer) -> None:
     assert repr(backend) == f"<RedisBackend {redis_server.url!r} prefix='p:'>"
     assert backend.ttl(10) == 80
     assert backend.ttl(float("inf")) is None
+
+
+def test_missing_redis_py_is_reported_at_construction(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without redis-py, RedisBackend() fails at once saying what to install."""
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "redis" else real_find_spec(name)
+    )
+    with pytest.raises(ImportError, match=r"pip install 'dyno-resilience\[redis\]'"):
+        RedisBackend(url="redis://localhost:1/0")
