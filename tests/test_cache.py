@@ -1087,6 +1087,7 @@ def test_functions_sharing_a_backend_keep_their_own_entries() -> None:
     assert len(backend) == 0
     assert g.cache_info().size == 0
     assert repr(backend) == "<MemoryBackend size=0 maxsize=None>"
+    assert repr(backend.bind("m.f")) == "<store of m.f in memory: 0 entries>"
 
 
 def test_bounded_backend_clear_and_repr() -> None:
@@ -1098,6 +1099,7 @@ def test_bounded_backend_clear_and_repr() -> None:
     assert (len(backend), f.cache_info().size, g.cache_info().size) == (1, 0, 1)
     backend.clear()
     assert repr(backend) == "<MemoryBackend size=0 maxsize=10>"
+    assert repr(backend.bind("m.f")) == "<store of m.f in <MemoryBackend size=0 maxsize=10>>"
 
 
 def test_dict_cache_is_an_unbounded_memory_backend() -> None:
@@ -1200,3 +1202,153 @@ def test_protocols_and_public_names() -> None:
     assert isinstance(MemoryBackend(), cache_module.Backend)
     for name in cache_module.__all__:
         assert hasattr(cache_module, name), name
+
+
+class ScriptedStore:
+    """A shared store held in a dict, whose operations a test can script or break."""
+
+    shared = True
+    lock_timeout = 1.0
+    poll_interval = 0.25
+
+    def __init__(self, blocking: bool = False) -> None:
+        self.blocking = blocking
+        self.data: dict[Hashable, Entry] = {}
+        self.reads: list[Callable[[Hashable], Entry | None]] = []  # scripted reads, in order
+        self.lock_result: Callable[[], str | None] = lambda: "token"
+        self.unlock_error: Exception | None = None
+
+    def get(self, key: Hashable, /) -> Entry | None:
+        if self.reads:
+            return self.reads.pop(0)(key)
+        return self.data.get(key)
+
+    def set(self, key: Hashable, entry: Entry, timeout: float, /) -> None:
+        self.data[key] = entry
+
+    def lock(self, key: Hashable, /) -> str | None:
+        return self.lock_result()
+
+    def unlock(self, key: Hashable, token: str, /) -> None:
+        if self.unlock_error is not None:
+            raise self.unlock_error
+
+    def clear(self) -> None:
+        self.data.clear()
+
+    def size(self) -> int | None:
+        return len(self.data)
+
+
+class ScriptedBackend:
+    def __init__(self, store: ScriptedStore) -> None:
+        self.store = store
+
+    def bind(self, name: str) -> Store:
+        return self.store
+
+
+def fail(error: Exception) -> Callable[..., Any]:
+    def raiser(*args: object) -> Any:
+        raise error
+
+    return raiser
+
+
+def test_leader_takes_a_value_stored_while_it_took_the_lead() -> None:
+    """A value another caller stored between our read and our lead is served, not recomputed."""
+    clock = FakeClock()
+    store = ScriptedStore()
+    arrived = Entry("theirs", 0.0, 0.0, 10.0)
+    store.reads = [lambda key: None, lambda key: arrived]
+    seen = Recorder()
+    f = cache(ScriptedBackend(store), lifetime=10, clock=clock)(seen)
+    assert f(1) == "theirs"
+    assert seen.calls == []
+    assert f.cache_info().hits == 1
+
+
+def test_backend_failing_during_a_refresh_is_survived(caplog: pytest.LogCaptureFixture) -> None:
+    """Read, lock and unlock errors mid-refresh are logged; the caller still gets its value."""
+    clock = FakeClock()
+    store = ScriptedStore()
+    seen = Recorder()
+    f = cache(ScriptedBackend(store), lifetime=10, clock=clock)(seen)
+    store.reads = [lambda key: None, fail(ConnectionError("read"))]
+    store.lock_result = fail(ConnectionError("lock"))
+    store.unlock_error = ConnectionError("unlock")
+    with caplog.at_level(logging.DEBUG, logger="dyno.cache"):
+        assert f(1) == ((1,), 1)
+    store.lock_result = lambda: "token"
+    clock.advance(10)
+    with caplog.at_level(logging.DEBUG, logger="dyno.cache"):
+        assert f(1) == ((1,), 2)
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    assert "Cannot read the cache" in text
+    assert "Cannot take the recomputation lock" in text
+    assert "Cannot release the recomputation lock" in text
+
+
+def test_async_caller_polls_without_blocking_while_another_process_computes() -> None:
+    """An async caller awaits the clock's asleep between polls for another process's value."""
+    clock = FakeClock()
+    store = ScriptedStore(blocking=True)
+    store.lock_result = lambda: None  # held by another process
+    theirs = Entry("theirs", 0.0, 0.0, 10.0)
+    store.reads = [lambda key: None, lambda key: None, lambda key: None, lambda key: theirs]
+    calls = 0
+
+    @cache(ScriptedBackend(store), lifetime=10, clock=clock)
+    async def f(x: int) -> str:
+        nonlocal calls
+        calls += 1
+        return "mine"
+
+    assert asyncio.run(f(1)) == "theirs"
+    assert calls == 0
+    assert clock.sleeps == [0.25, 0.25]
+
+
+def test_async_function_survives_a_broken_backend() -> None:
+    """An async function on a failing backend is awaited directly."""
+    backend = BrokenBackend()
+
+    @cache(backend)
+    async def f(x: int) -> int:
+        return x + 1
+
+    assert asyncio.run(f(1)) == 2
+    assert f.cache_info().misses == 1
+
+
+def test_parameter_names_never_clash_with_the_wrappers_own() -> None:
+    """A parameter named like the generated wrapper's locals does not break it."""
+
+    @cache(lifetime=10, clock=FakeClock())
+    def f(_dyno_k: int, _dyno_e: int = 0) -> int:
+        return _dyno_k + _dyno_e
+
+    assert f(1) == f(_dyno_k=1) == 1
+    assert f.cache_info() == CacheInfo(hits=1, misses=1, recomputes=0, size=1)
+
+
+def test_key_function_gets_every_kind_of_parameter() -> None:
+    """The key function receives positional, *args, keyword-only and **kwargs arguments."""
+    received: list[tuple[Any, ...]] = []
+
+    def key(a: int, *rest: int, flag: bool = False, **extra: int) -> Hashable:
+        received.append((a, rest, flag, extra))
+        return (a, rest, flag, tuple(sorted(extra.items())))
+
+    @cache(key=key)
+    def f(a: int, *rest: int, flag: bool = False, **extra: int) -> int:
+        return a + sum(rest) + sum(extra.values())
+
+    assert f(1, 2, 3, z=4) == f(1, 2, 3, z=4) == 10
+    assert received == [(1, (2, 3), False, {"z": 4})] * 2
+
+
+def test_decorator_refuses_a_staticmethod_object() -> None:
+    """cache(...) applied to a staticmethod object says to swap the decorators."""
+    with pytest.raises(TypeError, match="Put @cache below @staticmethod instead"):
+        cache(lifetime=1)(staticmethod(len))

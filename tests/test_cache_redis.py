@@ -93,6 +93,7 @@ def test_objects_are_keyed_by_a_digest_of_their_pickle(backend: RedisBackend) ->
     f(frozenset({3}))
     f(frozenset({3}))
     (key,) = backend.client.keys(f"{backend.prefix}*")
+    assert isinstance(key, bytes)
     assert key.decode().startswith(f"{backend.prefix}{NAME}:#")
     assert work.calls == 1
 
@@ -178,7 +179,14 @@ def test_redis_stopped_mid_test_still_returns_right_values(
             backend.close()
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
-    assert warnings[0].getMessage().startswith(f"Cannot read the cache for {NAME} (")
+    assert (
+        warnings[0]
+        .getMessage()
+        .startswith(
+            f"Cannot read the cache for {NAME} (<store of {NAME} in <RedisBackend {server.url!r} "
+            "prefix='dyno:'>>): ConnectionError: "
+        )
+    )
     assert any("works again" in r.getMessage() for r in caplog.records)
 
 
