@@ -321,8 +321,10 @@ def force(name: str, state: str) -> Iterator[None]:
     """Force the breakers called *name* open or closed for the ``with`` block.
 
     Applies to every live breaker with that name and to any created inside the
-    block. On exit each breaker gets back the forcing it had before (usually
-    none; a breaker created inside gets what an enclosing ``force`` set).
+    block. While active it takes precedence over the breakers' own forcing
+    (``force_open()`` and friends); on exit each breaker is back under the
+    enclosing ``force`` for that name if one is still active, else under its
+    own forcing (usually none). Blocks may exit in any order.
 
     Args:
         name: The breakers' name.
@@ -338,25 +340,31 @@ def force(name: str, state: str) -> Iterator[None]:
     target = _FORCED_OPEN if state == "open" else _FORCED_CLOSED
     token = object()
     with _registry_lock:
-        before = [(weakref.ref(switch), switch._forced) for switch in _live(name)]
         _forcings.setdefault(name, []).append((token, target))
-    for ref, _ in before:
-        switch = ref()
-        if switch is not None:
-            switch._set_forced(target)
+        current = _live(name)
+    for switch in current:
+        switch._reforce()
+    del current  # hold no breaker alive through the block
     try:
         yield
     finally:
         with _registry_lock:
             stack = _forcings[name]
             stack[:] = [entry for entry in stack if entry[0] is not token]
-            outer = stack[-1][1] if stack else None
             if not stack:
                 del _forcings[name]
             current = _live(name)
-        previous = {id(ref()): forced for ref, forced in before if ref() is not None}
         for switch in current:
-            switch._set_forced(previous.get(id(switch), outer))
+            switch._reforce()
+
+
+def _forcing_for(name: str | None) -> BreakerState | None:
+    """Return the forcing an active :func:`force` puts on *name*, if any."""
+    if name is None:
+        return None
+    with _registry_lock:
+        stack = _forcings.get(name)
+        return stack[-1][1] if stack else None
 
 
 # -- shared base -------------------------------------------------------------------
@@ -365,10 +373,11 @@ def force(name: str, state: str) -> Iterator[None]:
 class _Switch:
     """What Breaker and CircuitBreaker share: name, registration, forcing, listeners."""
 
-    __slots__ = ("__weakref__", "_forced", "_listeners", "_name")
+    __slots__ = ("__weakref__", "_forced", "_listeners", "_name", "_own_forcing")
 
     _name: str | None
-    _forced: BreakerState | None
+    _forced: BreakerState | None  # in effect: force()'s if active, else _own_forcing
+    _own_forcing: BreakerState | None  # set by force_open/force_closed/release
     _listeners: tuple[Listener, ...]
 
     def _setup(self, name: str | None) -> None:
@@ -376,6 +385,7 @@ class _Switch:
             check_type("name", name, str)
         self._name = name
         self._forced = None
+        self._own_forcing = None
         self._listeners = ()
         if name is not None:
             with _registry_lock:
@@ -428,6 +438,14 @@ class _Switch:
                 )
 
     def _set_forced(self, forced: BreakerState | None) -> None:
+        self._own_forcing = forced
+        self._reforce()
+
+    def _reforce(self) -> None:
+        """Put the forcing in effect: an active :func:`force`'s, else the breaker's own."""
+        forced = _forcing_for(self._name)
+        if forced is None:
+            forced = self._own_forcing
         old = self.state
         self._forced = forced
         self._after_forcing()
@@ -439,15 +457,22 @@ class _Switch:
         """Refresh cached flags after the forcing changed (overridden)."""
 
     def force_open(self) -> None:
-        """Reject every call with :class:`Broken` until :meth:`release` or ``reset``."""
+        """Reject every call with :class:`Broken` until :meth:`release` or ``reset``.
+
+        While a :func:`force` block for this breaker's name is active, that
+        block's forcing stays in effect; this one applies after it.
+        """
         self._set_forced(_FORCED_OPEN)
 
     def force_closed(self) -> None:
-        """Let every call through until :meth:`release` or ``reset``."""
+        """Let every call through until :meth:`release` or ``reset`` (see :meth:`force_open`)."""
         self._set_forced(_FORCED_CLOSED)
 
     def release(self) -> None:
-        """Drop any forcing and return to normal operation."""
+        """Drop the breaker's own forcing and return to normal operation.
+
+        An active :func:`force` block for the breaker's name still applies.
+        """
         self._set_forced(None)
 
 
@@ -490,12 +515,12 @@ class Breaker(_Switch):
             self._notify(old, self.state)
 
     def reset(self) -> None:
-        """Mend the fuse and drop any forcing: calls pass again."""
+        """Mend the fuse and drop its own forcing: calls pass again."""
         old = self.state
         self._tripped = False
-        self._forced = None
         if self._listeners and old is not self.state:
             self._notify(old, self.state)
+        self._set_forced(None)
 
     def check(self) -> None:
         """Return if a call may pass now.
@@ -1001,15 +1026,15 @@ class CircuitBreaker(_Switch):
         self.force_open()
 
     def reset(self) -> None:
-        """Drop any forcing, clear the window and close the breaker."""
+        """Drop the breaker's own forcing, clear the window and close the breaker."""
         with self._lock:
             old = self.state
-            self._forced = None
             self._close()
             self._refresh()
             new = self.state
         if old is not new and self._listeners:
             self._notify(old, new)
+        self._set_forced(None)
 
     def snapshot(self) -> BreakerSnapshot:
         """Return the breaker's state and rolling-window counts, as of now."""
