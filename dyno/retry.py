@@ -30,6 +30,7 @@ from typing import (
     Never,
     ParamSpec,
     Protocol,
+    Self,
     TypeVar,
     cast,
     overload,
@@ -577,8 +578,8 @@ class Retry:
         """
         check_callable("fn", fn)
         if is_async_callable(fn):
-            return cast("R", _call_async(self, cast("Any", fn), args, kwargs, None))
-        return cast("R", _call_sync(self, fn, args, kwargs, None))
+            return cast("R", _AsyncRetrying._bare(self, fn)(*args, **kwargs))
+        return cast("R", _SyncRetrying._bare(self, fn)(*args, **kwargs))
 
     async def acall(self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Await ``fn(*args, **kwargs)`` now, retrying per this policy.
@@ -589,7 +590,7 @@ class Retry:
             CompoundException: Every attempt failed.
         """
         check_callable("fn", fn)
-        return cast("R", await _call_async(self, fn, args, kwargs, None))
+        return cast("R", await _AsyncRetrying._bare(self, fn)(*args, **kwargs))
 
     def now(self, fn: Callable[[], R]) -> R:
         """Run *fn* at once, retrying, and return its result (``@retry(3).now``).
@@ -671,12 +672,13 @@ def retry(
     return Retry(attempts, on_classes, result, backoff, deadline, clock)  # type: ignore[arg-type]  # Retry checks on's items are Exceptions
 
 
-# -- the engine -----------------------------------------------------------------
+# -- the drivers ----------------------------------------------------------------
 #
 # Retry.next_delay is the engine: "after attempt n, wait how long, or stop?".
-# _call_sync and _call_async drive it; they differ only in how they call and
+# The sync and async wrappers drive it; they differ only in how they call and
 # sleep. The first attempt runs before anything else is set up, so a call that
-# succeeds at once costs little more than the call itself.
+# succeeds at once costs little more than the call itself. Retry.call and
+# Retry.acall run through the same wrappers, made bare.
 
 # What a call leaves for .statistics: (attempts, delays, elapsed).
 _Latest = tuple[int, tuple[float, ...], float]
@@ -684,170 +686,40 @@ _FIRST_TRY: _Latest = (1, (), 0.0)
 _NO_CALL_YET: _Latest = (0, (), 0.0)
 
 
-def _call_sync(
-    policy: Retry,
-    fn: Callable[..., object],
-    args: tuple[object, ...],
-    kwargs: dict[str, object],
-    sink: threading.local | None,
-) -> object:
-    clock = policy.clock
-    start = 0.0
-    if policy.deadline is not None:
-        clock = clock or get_clock()
-        start = clock.now()
-    value: object = None
-    try:
-        value = fn(*args, **kwargs)
-    except Exception as exc:
-        if not isinstance(exc, policy.on):
-            if sink is not None:
-                sink.value = _FIRST_TRY
-            raise
-        error: Exception | None = exc
-    except BaseException:
-        if sink is not None:
-            sink.value = _FIRST_TRY
-        raise
-    else:
-        if policy._accepts is None or not policy._accepts(value):
-            if sink is not None:
-                sink.value = _FIRST_TRY
-            return value
-        error = None
-    try:
-        return _retry_sync(policy, fn, args, kwargs, sink, clock, start, value, error)
-    finally:
-        error = None  # this frame is in error's traceback: break the cycle
+class _Discard:
+    """Where Retry.call and Retry.acall put the statistics nobody reads."""
+
+    __slots__ = ("value",)
+    value: _Latest
+
+    def set(self, value: _Latest) -> None:
+        pass
 
 
-def _retry_sync(
-    policy: Retry,
-    fn: Callable[..., object],
-    args: tuple[object, ...],
-    kwargs: dict[str, object],
-    sink: threading.local | None,
-    clock: Clock | None,
-    start: float,
-    value: object,
-    error: Exception | None,
-) -> object:
-    """Go on with a call whose first attempt raised *error* or returned a bad *value*."""
-    # Called outside the first attempt's except block, so that later errors
-    # carry no __context__ from earlier attempts.
-    clock = clock or get_clock()
-    retrying_since = clock.now()
-    on, predicate, deadline, attempts = policy.on, policy._accepts, policy.deadline, policy.attempts
-    plain = deadline is None and policy.backoff is None
-    errors: list[Exception] = [] if error is None else [error]
-    delays: list[float] = []
-    failure: CompoundException | None = None
-    attempt = 1
-    try:
-        while True:
-            if plain:
-                delay: float | None = 0.0 if attempt < attempts else None
-            else:
-                elapsed = 0.0 if deadline is None else clock.now() - start
-                delay = policy._next_delay(attempt, elapsed)
-            if delay is None:
-                if error is not None:
-                    failure = make_compound_exception(errors)
-                break
-            if delay:
-                clock.sleep(delay)
-                delays.append(delay)
-            attempt += 1
-            try:
-                value = fn(*args, **kwargs)
-            except Exception as exc:
-                if not isinstance(exc, on):
-                    raise
-                error = exc
-                errors.append(exc)
-            else:
-                if predicate is None or not predicate(value):
-                    return value
-                error = None
-    finally:
-        if sink is not None:
-            sink.value = (attempt, tuple(delays) if delays else (), clock.now() - retrying_since)
-        # Tracebacks hold this frame: drop its references to the errors, so
-        # that they are freed by reference counting, not by the cycle collector.
-        errors.clear()
-        error = None
-    if failure is None:
-        return value  # the predicate disliked even the last result: return it anyway
-    try:
-        raise failure from failure.exceptions[-1]
-    finally:
-        failure = None
-
-
-async def _call_async(
-    policy: Retry,
-    fn: Callable[..., Awaitable[object]],
-    args: tuple[object, ...],
-    kwargs: dict[str, object],
-    sink: ContextVar[_Latest] | None,
-) -> object:
-    deadline = policy.deadline
-    clock = policy.clock or get_clock()
-    start = 0.0 if deadline is None else clock.now()
-    retrying_since: float | None = None
-    on, predicate = policy.on, policy._accepts
-    errors: list[Exception] = []
-    delays: list[float] = []
-    failure: CompoundException | None = None
-    attempt = 0
-    value: object = None
-    try:
-        while True:
-            attempt += 1
-            try:
-                value = await fn(*args, **kwargs)
-            except Exception as exc:
-                if not isinstance(exc, on):
-                    raise
-                errors.append(exc)
-                failed = True
-            else:
-                if predicate is None or not predicate(value):
-                    return value
-                failed = False
-            if retrying_since is None:
-                retrying_since = clock.now()
-            delay = policy._next_delay(attempt, 0.0 if deadline is None else clock.now() - start)
-            if delay is None:
-                if failed:
-                    failure = make_compound_exception(errors)
-                break
-            if delay:
-                await clock.asleep(delay)
-                delays.append(delay)
-    finally:
-        if sink is not None:
-            elapsed = 0.0 if retrying_since is None else clock.now() - retrying_since
-            sink.set((attempt, tuple(delays), elapsed))
-        errors.clear()  # no reference cycles between this frame and the tracebacks
-    if failure is None:
-        return value  # the predicate disliked even the last result: return it anyway
-    try:
-        raise failure from failure.exceptions[-1]
-    finally:
-        failure = None
+_DISCARD = _Discard()
 
 
 class _RetryingFunction:
     """What a :class:`Retry` returns when it decorates; see :class:`Retrying`."""
 
+    __slots__ = ("__dict__", "__weakref__", "_fn", "_latest", "_policy")
     __wrapped__: Callable[..., object]
     __qualname__: str
+    _latest: object
 
     def __init__(self, policy: Retry, fn: Callable[..., object]) -> None:
         functools.update_wrapper(cast("Callable[..., object]", self), fn)
         self._policy = policy
         self._fn = fn
+
+    @classmethod
+    def _bare(cls, policy: Retry, fn: Callable[..., object]) -> Self:
+        """Return a wrapper for one call: no metadata, statistics discarded."""
+        wrapper = cls.__new__(cls)
+        wrapper._policy = policy
+        wrapper._fn = fn
+        wrapper._latest = _DISCARD
+        return wrapper
 
     @property
     def retry(self) -> Retry:
@@ -870,24 +742,27 @@ class _RetryingFunction:
 
 
 class _SyncRetrying(_RetryingFunction):
+    __slots__ = ()
+    _latest: threading.local | _Discard
+
     def __init__(self, policy: Retry, fn: Callable[..., object]) -> None:
         super().__init__(policy, fn)
         self._latest = threading.local()
 
     def __call__(self, *args: object, **kwargs: object) -> object:
-        # The first attempt is _call_sync's, inlined: the hot path of every
-        # retrying call, where one more Python call would be a third of the cost.
-        policy = self._policy
-        if policy.deadline is not None:
-            return _call_sync(policy, self._fn, args, kwargs, self._latest)
+        policy, fn = self._policy, self._fn
+        deadline, clock, start = policy.deadline, policy.clock, 0.0
+        if deadline is not None:
+            clock = clock or get_clock()
+            start = clock.now()
         value: object = None
         try:
-            value = self._fn(*args, **kwargs)
+            value = fn(*args, **kwargs)
         except Exception as exc:
             if not isinstance(exc, policy.on):
                 self._latest.value = _FIRST_TRY
                 raise
-            error: Exception | None = exc
+            errors = [exc]
         except BaseException:
             self._latest.value = _FIRST_TRY
             raise
@@ -895,13 +770,58 @@ class _SyncRetrying(_RetryingFunction):
             if policy._accepts is None or not policy._accepts(value):
                 self._latest.value = _FIRST_TRY
                 return value
-            error = None
+            errors = []
+        # Retrying. Outside the first attempt's except block, so that later
+        # errors carry no __context__ from earlier attempts.
+        clock = clock or get_clock()
+        retrying_since = clock.now()
+        on, predicate, attempts = policy.on, policy._accepts, policy.attempts
+        plain = deadline is None and policy.backoff is None
+        delays: list[float] = []
+        failure: CompoundException | None = None
+        failed = bool(errors)
+        attempt = 1
         try:
-            return _retry_sync(
-                policy, self._fn, args, kwargs, self._latest, policy.clock, 0.0, value, error
-            )
+            while True:
+                if plain:
+                    delay: float | None = 0.0 if attempt < attempts else None
+                else:
+                    elapsed = 0.0 if deadline is None else clock.now() - start
+                    delay = policy._next_delay(attempt, elapsed)
+                if delay is None:
+                    if failed:
+                        failure = make_compound_exception(errors)
+                    break
+                if delay:
+                    clock.sleep(delay)
+                    delays.append(delay)
+                attempt += 1
+                try:
+                    value = fn(*args, **kwargs)
+                except Exception as exc:
+                    if not isinstance(exc, on):
+                        raise
+                    errors.append(exc)
+                    failed = True
+                else:
+                    if predicate is None or not predicate(value):
+                        return value
+                    failed = False
         finally:
-            error = None  # this frame is in error's traceback: break the cycle
+            self._latest.value = (
+                attempt,
+                tuple(delays) if delays else (),
+                clock.now() - retrying_since,
+            )
+            # Tracebacks hold this frame: drop its references to the errors, so
+            # they are freed by reference counting, not by the cycle collector.
+            errors.clear()
+        if failure is None:
+            return value  # the predicate disliked even the last result: return it anyway
+        try:
+            raise failure from failure.exceptions[-1]
+        finally:
+            failure = None
 
     @property
     def statistics(self) -> RetryStatistics:
@@ -910,15 +830,63 @@ class _SyncRetrying(_RetryingFunction):
 
 
 class _AsyncRetrying(_RetryingFunction):
+    __slots__ = ()
+    _latest: ContextVar[_Latest] | _Discard
+
     def __init__(self, policy: Retry, fn: Callable[..., object]) -> None:
         super().__init__(policy, fn)
-        self._latest: ContextVar[_Latest] = ContextVar(
+        self._latest = ContextVar(
             f"dyno.retry:{getattr(self, '__qualname__', '?')}", default=_NO_CALL_YET
         )
 
     async def __call__(self, *args: object, **kwargs: object) -> object:
+        policy = self._policy
         fn = cast("Callable[..., Awaitable[object]]", self._fn)
-        return await _call_async(self._policy, fn, args, kwargs, self._latest)
+        deadline = policy.deadline
+        clock = policy.clock or get_clock()
+        start = 0.0 if deadline is None else clock.now()
+        retrying_since: float | None = None
+        on, predicate = policy.on, policy._accepts
+        errors: list[Exception] = []
+        delays: list[float] = []
+        failure: CompoundException | None = None
+        attempt = 0
+        value: object = None
+        try:
+            while True:
+                attempt += 1
+                try:
+                    value = await fn(*args, **kwargs)
+                except Exception as exc:
+                    if not isinstance(exc, on):
+                        raise
+                    errors.append(exc)
+                    failed = True
+                else:
+                    if predicate is None or not predicate(value):
+                        return value
+                    failed = False
+                if retrying_since is None:
+                    retrying_since = clock.now()
+                elapsed = 0.0 if deadline is None else clock.now() - start
+                delay = policy._next_delay(attempt, elapsed)
+                if delay is None:
+                    if failed:
+                        failure = make_compound_exception(errors)
+                    break
+                if delay:
+                    await clock.asleep(delay)
+                    delays.append(delay)
+        finally:
+            since = clock.now() if retrying_since is None else retrying_since
+            self._latest.set((attempt, tuple(delays), clock.now() - since))
+            errors.clear()  # no reference cycles between this frame and the tracebacks
+        if failure is None:
+            return value  # the predicate disliked even the last result: return it anyway
+        try:
+            raise failure from failure.exceptions[-1]
+        finally:
+            failure = None
 
     # With these, inspect takes the wrapper for a function (a "function-like"
     # object, as Cython's are), so inspect.iscoroutinefunction() and
@@ -931,4 +899,4 @@ class _AsyncRetrying(_RetryingFunction):
     @property
     def statistics(self) -> RetryStatistics:
         """The latest call's attempts, delays and elapsed time in this task."""
-        return RetryStatistics(*self._latest.get())
+        return RetryStatistics(*cast("ContextVar[_Latest]", self._latest).get())
