@@ -878,8 +878,8 @@ class _AsyncRetrying(_RetryingFunction):
                     await clock.asleep(delay)
                     delays.append(delay)
         finally:
-            since = clock.now() if retrying_since is None else retrying_since
-            self._latest.set((attempt, tuple(delays), clock.now() - since))
+            elapsed = 0.0 if retrying_since is None else clock.now() - retrying_since
+            self._latest.set((attempt, tuple(delays), elapsed))
             errors.clear()  # no reference cycles between this frame and the tracebacks
         if failure is None:
             return value  # the predicate disliked even the last result: return it anyway

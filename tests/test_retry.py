@@ -846,6 +846,10 @@ def test_async_function_gets_an_async_wrapper() -> None:
     async def fetch() -> int:
         return 1
 
+    async def main() -> tuple[int, RetryStatistics]:
+        return await fetch(), fetch.statistics
+
+    assert asyncio.run(main()) == (1, RetryStatistics(1, (), 0.0))
     assert is_async_callable(fetch)
     assert inspect.iscoroutinefunction(fetch)
     assert inspect.iscoroutinefunction(Client("x", 0).afetch)
