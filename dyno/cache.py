@@ -132,6 +132,17 @@ class ExpiryPolicy:
         """
         return False
 
+    def earliest_age(self, delta: float) -> float:
+        """Return the youngest age at which :meth:`recompute_early` may return True.
+
+        Younger values are served without asking it, so a hit costs no draw.
+        The default, 0, always asks; a policy that never recomputes early
+        returns its timeout.
+        """
+        if type(self).recompute_early is ExpiryPolicy.recompute_early:
+            return self.timeout  # never early
+        return 0.0
+
 
 def _pick(rng: _random.Random | None) -> Callable[[], float]:
     return _random.random if rng is None else rng.random
@@ -219,6 +230,13 @@ class XFetch(ExpiryPolicy):
             check_type("rng", self.rng, _random.Random)
         object.__setattr__(self, "_draw", _pick(self.rng))
 
+    def earliest_age(self, delta: float) -> float:
+        """Return ``timeout - 40 * delta * beta``: no draw can trigger a recompute before.
+
+        ``1 - random()`` is at least 2**-53, so ``-log(u)`` is at most 36.74.
+        """
+        return max(0.0, self.timeout - 40.0 * delta * self.beta)
+
     def recompute_early(self, age: float, delta: float) -> bool:
         """Return True when ``-delta * beta * log(u) >= timeout - age``, u uniform in (0, 1]."""
         if delta <= 0.0:
@@ -292,6 +310,8 @@ class Entry(NamedTuple):
     delta: float
     #: When the value must be recomputed (``created + timeout``; inf for forever).
     expiry: float
+    #: Before this time the policy never recomputes early (``created + earliest_age``).
+    early_from: float = math.inf
 
 
 class Store(Protocol):
@@ -585,8 +605,7 @@ class _RedisStore:
                 "Cannot unpickle a str from Redis: the client decodes responses. "
                 "Pass a client made with decode_responses=False instead."
             )
-        value, created, delta, expiry = pickle.loads(data)
-        return Entry(value, created, delta, expiry)
+        return Entry(*pickle.loads(data))
 
     def set(self, key: Hashable, entry: Entry, timeout: float, /) -> None:
         data = pickle.dumps(tuple(entry), protocol=pickle.HIGHEST_PROTOCOL)
@@ -930,6 +949,9 @@ class _Engine:
         if policy is not None and type(policy).recompute_early is ExpiryPolicy.recompute_early:
             early = None  # never early: skip the call on every hit
         self.early = early
+        self.earliest: Callable[[float], float] = (
+            (lambda delta: math.inf) if policy is None else policy.earliest_age
+        )
         self.single_flight = single_flight
         self.clock = clock
         self.hits, self.misses, self.recomputes = _Counter(), _Counter(), _Counter()
@@ -949,7 +971,10 @@ class _Engine:
         """Return True when *entry* may be served as it is at *now*."""
         if now >= entry.expiry:
             return False
-        return self.early is None or not self.early(now - entry.created, entry.delta)
+        early = self.early
+        return (
+            early is None or now < entry.early_from or not early(now - entry.created, entry.delta)
+        )
 
     # Backend errors -----------------------------------------------------------
 
@@ -1137,7 +1162,10 @@ class _Engine:
         created = self.stamp()
         if generation == self.generation:  # a cache_clear() meanwhile drops the value
             try:
-                yield (_SET, key, Entry(value, created, delta, created + self.timeout))
+                entry = Entry(
+                    value, created, delta, created + self.timeout, created + self.earliest(delta)
+                )
+                yield (_SET, key, entry)
             except Exception as error:
                 self.backend_failed("store the value", error)
             else:
@@ -1509,8 +1537,9 @@ _CHECK_EXPIRY = """\
             if {prefix}now < {prefix}e.expiry:"""
 _CHECK_EARLY = """\
             {prefix}now = ({prefix}clock or {prefix}get_clock()).{time}()
-            if {prefix}now < {prefix}e.expiry and not {prefix}early(
-                {prefix}now - {prefix}e.created, {prefix}e.delta
+            if {prefix}now < {prefix}e.expiry and (
+                {prefix}now < {prefix}e.early_from
+                or not {prefix}early({prefix}now - {prefix}e.created, {prefix}e.delta)
             ):"""
 
 

@@ -1352,3 +1352,39 @@ def test_decorator_refuses_a_staticmethod_object() -> None:
     """cache(...) applied to a staticmethod object says to swap the decorators."""
     with pytest.raises(TypeError, match="Put @cache below @staticmethod instead"):
         cache(lifetime=1)(staticmethod(len))
+
+
+class CountingRandom(random.Random):
+    """A seeded generator that counts its draws."""
+
+    draws = 0
+
+    def random(self) -> float:
+        self.draws += 1
+        return super().random()
+
+
+def test_earliest_age_bounds_where_a_policy_can_fire() -> None:
+    """Each policy states the youngest age at which it may recompute early."""
+    assert static_timeout(10).earliest_age(1.0) == 10
+    assert linear_timeout(10).earliest_age(1.0) == 0
+    assert exponential_timeout(10).earliest_age(1.0) == 0
+    assert xfetch(10, beta=2).earliest_age(0.1) == pytest.approx(2.0)
+    assert xfetch(10).earliest_age(1.0) == 0
+
+
+def test_xfetch_draws_only_near_expiry() -> None:
+    """Hits on a cheap xfetch value draw no random number until near its expiry."""
+    clock = FakeClock()
+    rng = CountingRandom(7)
+    f = cache(lifetime=xfetch(10, rng=rng), clock=clock)(Recorder(clock, delta=0.01))
+    f(1)  # took 0.01 s: early recomputation is possible only in the last 0.37 s
+    for _ in range(100):
+        f(1)
+    clock.advance(9.5)
+    for _ in range(100):
+        f(1)
+    assert rng.draws == 0
+    clock.advance(0.45)
+    f(1)
+    assert rng.draws == 1
