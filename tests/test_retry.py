@@ -184,7 +184,7 @@ def test_retry_class_validates_too() -> None:
     [
         (lambda: fixed(-1), ValueError, "'seconds' must be >= 0 (got -1 that is a <class 'int'>)"),
         (
-            lambda: fixed("1"),
+            lambda: fixed("1"),  # type: ignore[arg-type]  # bad input on purpose
             TypeError,
             "'seconds' must be a real number (int or float) (got '1' that is a <class 'str'>)",
         ),
@@ -209,7 +209,7 @@ def test_retry_class_validates_too() -> None:
             "'maximum' must be >= 'initial' (2.0) (got 1 that is a <class 'int'>)",
         ),
         (
-            lambda: exponential(jitter="half"),
+            lambda: exponential(jitter="half"),  # type: ignore[arg-type]  # bad input on purpose
             ValueError,
             "'jitter' must be one of 'full', 'equal', None (got 'half' that is a <class 'str'>)",
         ),
@@ -774,7 +774,7 @@ def test_methods_bind_to_their_instance() -> None:
     assert second.fetch("?") == "b?"
     assert Client.fetch.statistics.attempts == 1
     assert Client.fetch(first, ".") == "a."
-    assert Client.build("c").name == "c"
+    assert Client.build("c").name == "c"  # type: ignore[call-arg,arg-type]  # mypy binds no classmethod over a Retrying
     assert Client.double(4) == 8
     assert asyncio.run(Client("d", 1).afetch("#")) == "d#"
 
@@ -1056,11 +1056,11 @@ def test_incompatible_classes_fall_back_to_the_latest() -> None:
     failure = make_compound_exception(errors)
     assert isinstance(failure, UnicodeDecodeError)
     assert isinstance(failure, KeyError)
-    assert not isinstance(failure, ConnectionError)
+    assert ConnectionError not in type(failure).__mro__
     assert failure.exceptions == tuple(errors)
     reverse = make_compound_exception([decode, ConnectionError("c")])
     assert isinstance(reverse, ConnectionError)
-    assert not isinstance(reverse, UnicodeDecodeError)
+    assert UnicodeDecodeError not in type(reverse).__mro__
 
 
 def test_subclass_and_superclass_attempts_combine() -> None:
@@ -1087,10 +1087,12 @@ class NeedsArguments(Exception):
 
 class SlotsA(Exception):
     __slots__ = ("a",)
+    a: int
 
 
 class SlotsB(Exception):
     __slots__ = ("b",)
+    b: int
 
 
 def test_user_classes_keep_attributes_without_rerunning_init() -> None:
@@ -1100,7 +1102,7 @@ def test_user_classes_keep_attributes_without_rerunning_init() -> None:
     failure = make_compound_exception([error, ConnectionError("c")])
     assert NeedsArguments.inits == inits
     assert isinstance(failure, NeedsArguments)
-    assert (failure.host, failure.port) == ("db", 5432)  # type: ignore[attr-defined]  # copied from the attempt
+    assert (failure.host, failure.port) == ("db", 5432)
 
 
 def test_slots_conflict_falls_back_and_copies_slot_values() -> None:
@@ -1111,7 +1113,7 @@ def test_slots_conflict_falls_back_and_copies_slot_values() -> None:
     failure = make_compound_exception([first, second])
     assert isinstance(failure, SlotsB)
     assert not isinstance(failure, SlotsA)
-    assert failure.b == 2  # type: ignore[attr-defined]  # copied from the slot
+    assert failure.b == 2
 
 
 def test_refusing_classes_never_cause_type_errors() -> None:
@@ -1209,6 +1211,7 @@ def test_compound_pickles_with_classes_and_attempts() -> None:
     assert [repr(error) for error in back.exceptions] == [
         repr(error) for error in failure.exceptions
     ]
+    assert isinstance(back, OSError)
     assert (back.errno, back.filename, back.args) == (2, "f", ("k",))
     assert back.__notes__ == ["a note"]
     assert copy.copy(failure).exceptions == failure.exceptions
@@ -1240,6 +1243,7 @@ def test_compound_crosses_a_process_boundary() -> None:
     assert done.returncode == 0, done.stderr.decode()
     back = pickle.loads(done.stdout)
     assert type(back) is type(failure)
+    assert isinstance(back, OSError)
     assert back.errno == 111
     assert str(back) == str(failure)
 
