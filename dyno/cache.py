@@ -72,6 +72,8 @@ if TYPE_CHECKING:
 __all__ = [
     "cache",
     "CachedFunction",
+    "BoundCachedMethod",
+    "KeyFunction",
     "CacheInfo",
     "ExpiryPolicy",
     "StaticTimeout",

@@ -1202,6 +1202,14 @@ def test_protocols_and_public_names() -> None:
     assert isinstance(MemoryBackend(), cache_module.Backend)
     for name in cache_module.__all__:
         assert hasattr(cache_module, name), name
+    defined = {
+        name
+        for name, value in vars(cache_module).items()
+        if not name.startswith("_")
+        and (inspect.isclass(value) or inspect.isfunction(value))
+        and value.__module__ == "dyno.cache"
+    }
+    assert defined == set(cache_module.__all__) - {"MINUTES", "HOURS", "DAYS", "KeyFunction"}
 
 
 class ScriptedStore:
