@@ -659,16 +659,14 @@ def _isolated(
                 slots.release()
 
     def late(future: Future[object]) -> None:
-        # Nobody waits for an abandoned attempt any more: its error is only reported.
-        if not future.cancelled():
+        # Nobody waits for an abandoned attempt any more. A harness around fn
+        # has reported its error already; otherwise leave a trace in the log.
+        if harness is None and not future.cancelled():
             error = future.exception()
-            if isinstance(error, Exception):
-                if harness is not None:
-                    harness.report(error, qualname)
-                else:
-                    _logger.debug(
-                        "Abandoned attempt of service %r failed late", name, exc_info=error
-                    )
+            if error is not None:
+                _logger.warning(
+                    "An abandoned attempt of service %r failed late", name, exc_info=error
+                )
 
     @functools.wraps(fn)
     def isolated(*args: object, **kwargs: object) -> object:
