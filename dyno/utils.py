@@ -176,7 +176,12 @@ def is_async_callable(fn: Callable[..., Any]) -> bool:
         fn = fn.func
     if inspect.iscoroutinefunction(fn):
         return True
-    if isinstance(fn, type) or inspect.isroutine(fn):
+    if (
+        isinstance(fn, type)
+        or inspect.isfunction(fn)
+        or inspect.ismethod(fn)
+        or inspect.isbuiltin(fn)
+    ):
         return False  # calling a class makes an instance, not a coroutine
     return inspect.iscoroutinefunction(type(fn).__call__)
 

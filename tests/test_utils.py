@@ -159,6 +159,12 @@ def test_is_async_callable() -> None:
     assert is_async_callable(coro)
     assert is_async_callable(functools.partial(coro))
     assert is_async_callable(AsyncCallable())
+
+    class AsyncDescriptor(AsyncCallable):
+        def __get__(self, instance: object, owner: type | None = None) -> AsyncDescriptor:
+            return self
+
+    assert is_async_callable(AsyncDescriptor())
     assert not is_async_callable(plain)
     assert not is_async_callable(functools.partial(plain))
     assert not is_async_callable(AsyncCallable)
