@@ -1,0 +1,277 @@
+"""What the dashboard shows: hystrix.stream events and Prometheus text, from live services.
+
+A *service view* is anything with a ``name``, a ``metrics`` (a
+:class:`dyno.metrics.Metrics`) and a ``breaker`` (a circuit breaker with a
+``state``, or None): a function decorated with :func:`dyno.service.service`
+is one, and :class:`View` makes one from parts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from dyno.utils import check_type, describe
+
+if TYPE_CHECKING:
+    from dyno.metrics import Metrics, MetricsSnapshot
+
+__all__ = ["ServiceView", "View", "hystrix_event", "prometheus_text", "check_view"]
+
+#: hystrix.stream's ``latencyExecute`` keys, and the percentiles they name.
+HYSTRIX_PERCENTILES: dict[str, float] = {
+    "0": 0,
+    "25": 25,
+    "50": 50,
+    "75": 75,
+    "90": 90,
+    "95": 95,
+    "99": 99,
+    "99.5": 99.5,
+    "100": 100,
+}
+#: The states a circuit breaker reports, in the order Prometheus lists them.
+STATES = ("closed", "open", "half_open", "forced_open", "forced_closed")
+# Hystrix's isCircuitBreakerOpen stays true until a probe has closed the circuit.
+_OPEN_STATES = frozenset({"open", "half_open", "forced_open"})
+
+
+class _Breaker(Protocol):
+    @property
+    def state(self) -> str: ...
+
+
+class ServiceView(Protocol):
+    """What the dashboard reads of a service: its name, metrics and breaker."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def metrics(self) -> Metrics: ...
+
+    @property
+    def breaker(self) -> _Breaker | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """A service view made of parts, for metrics and breakers used without ``dyno.service``.
+
+    Args:
+        name: The name the dashboard shows.
+        metrics: The :class:`dyno.metrics.Metrics` to read.
+        breaker: A breaker whose ``state`` to show, or None.
+    """
+
+    name: str
+    metrics: Metrics
+    breaker: _Breaker | None = None
+
+    def __post_init__(self) -> None:
+        check_type("name", self.name, str)
+        check_view(self)
+
+
+def check_view(view: object) -> ServiceView:
+    """Return *view* if it has what the dashboard reads, else raise ``TypeError``.
+
+    Raises:
+        TypeError: *view* lacks a string ``name``, a ``metrics`` with
+            ``snapshot()`` and ``percentile()``, or a ``breaker`` attribute.
+    """
+    name = getattr(view, "name", None)
+    metrics = getattr(view, "metrics", None)
+    if (
+        not isinstance(name, str)
+        or not callable(getattr(metrics, "snapshot", None))
+        or not callable(getattr(metrics, "percentile", None))
+        or not hasattr(view, "breaker")
+    ):
+        raise TypeError(
+            f"Cannot show {describe(view)} on the dashboard: a service needs a str 'name', "
+            "a dyno.metrics.Metrics 'metrics' and a 'breaker' (or None). Pass functions "
+            "decorated with dyno.service.service, or dyno.dashboard.View(name, metrics, breaker)."
+        )
+    return view  # type: ignore[return-value]  # duck-checked just above
+
+
+def _state(view: ServiceView) -> str:
+    breaker = view.breaker
+    return "none" if breaker is None else str(breaker.state)
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
+
+
+def _properties(view: ServiceView, snapshot: MetricsSnapshot) -> dict[str, object]:
+    """Return Hystrix's ``propertyValue_*`` fields that dyno has an equivalent for."""
+    state = _state(view)
+    properties: dict[str, object] = {
+        "propertyValue_circuitBreakerEnabled": view.breaker is not None,
+        "propertyValue_circuitBreakerForceOpen": state == "forced_open",
+        "propertyValue_circuitBreakerForceClosed": state == "forced_closed",
+        # Hystrix's dashboard divides requestCount by this to get a rate.
+        "propertyValue_metricsRollingStatisticalWindowInMilliseconds": round(
+            snapshot.window * 1000
+        ),
+    }
+    config = getattr(view.breaker, "config", None)
+    volume = getattr(config, "volume", None)
+    ratio = getattr(config, "failure_ratio", None)
+    reset = getattr(config, "reset_timeout", None)
+    if isinstance(volume, int):
+        properties["propertyValue_circuitBreakerRequestVolumeThreshold"] = volume
+    if isinstance(ratio, float | int):
+        properties["propertyValue_circuitBreakerErrorThresholdPercentage"] = round(ratio * 100)
+    if isinstance(reset, float | int):
+        properties["propertyValue_circuitBreakerSleepWindowInMilliseconds"] = round(reset * 1000)
+    return properties
+
+
+def hystrix_event(view: ServiceView, *, now_ms: int | None = None) -> dict[str, object]:
+    """Return one service's hystrix.stream ``HystrixCommand`` event.
+
+    Hystrix's own fields keep Hystrix's types (counts, whole milliseconds,
+    whole percent) so Hystrix tooling (its dashboard, Turbine) can read them.
+    dyno adds ``circuitState`` (the breaker's state name, ``"none"`` without
+    a breaker), ``requestRate`` and ``errorRate`` (per second over the
+    window), ``latencyMs`` (mean and percentiles in fractional
+    milliseconds), ``rollingCountRequests`` and ``graph`` (requests per
+    bucket, oldest first, relative to the busiest: 0.0-1.0).
+
+    Args:
+        view: The service to report.
+        now_ms: ``currentTime`` in epoch milliseconds; default the snapshot's time.
+    """
+    metrics = view.metrics
+    snapshot = metrics.snapshot()
+    counts = snapshot.counts
+    latency = snapshot.latency
+    state = _state(view)
+    precise: dict[str, float] = {"mean": _ms(latency.mean)}
+    if latency.count:
+        for key, p in HYSTRIX_PERCENTILES.items():
+            precise[key] = _ms(_percentile(snapshot, metrics, p))
+    else:
+        precise.update(dict.fromkeys(HYSTRIX_PERCENTILES, 0.0))
+    whole = {key: round(value) for key, value in precise.items() if key != "mean"}
+    event: dict[str, object] = {
+        "type": "HystrixCommand",
+        "name": view.name,
+        "group": view.name,
+        "currentTime": round(snapshot.time * 1000) if now_ms is None else now_ms,
+        "isCircuitBreakerOpen": state in _OPEN_STATES,
+        "errorPercentage": round(snapshot.error_percentage),
+        "errorCount": snapshot.errors,
+        "requestCount": snapshot.requests,
+        "rollingCountSuccess": counts["success"],
+        "rollingCountFailure": counts["failure"],
+        "rollingCountTimeout": counts["timeout"],
+        "rollingCountShortCircuited": counts["short_circuit"],
+        "rollingCountSemaphoreRejected": counts["rejection"],
+        "rollingCountThreadPoolRejected": 0,
+        "rollingCountFallbackSuccess": counts["fallback_success"],
+        "rollingCountFallbackFailure": counts["fallback_failure"],
+        "rollingCountExceptionsThrown": counts["fallback_failure"],
+        "currentConcurrentExecutionCount": snapshot.in_flight,
+        "latencyExecute_mean": round(precise["mean"]),
+        "latencyExecute": whole,
+        "latencyTotal_mean": round(precise["mean"]),
+        "latencyTotal": whole,
+        "reportingHosts": 1,
+        **_properties(view, snapshot),
+        "circuitState": state,
+        "requestRate": snapshot.request_rate,
+        "errorRate": snapshot.error_rate,
+        "latencyMs": precise,
+        "graph": list(snapshot.graph),
+    }
+    return event
+
+
+def _percentile(snapshot: MetricsSnapshot, metrics: Metrics, p: float) -> float:
+    """Return percentile *p*, from the snapshot where it has it, else from *metrics*."""
+    latency = snapshot.latency
+    known: dict[float, float] = {50: latency.p50, 90: latency.p90, 95: latency.p95, 99: latency.p99}
+    if p in known:
+        return known[p]
+    if p == 99.5:
+        return latency.p995
+    if p == 100:
+        return latency.max
+    return metrics.percentile(p)
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+#: Family name -> (type, help), in the order the exposition lists them.
+FAMILIES: dict[str, tuple[str, str]] = {
+    "dyno_service_events_total": ("counter", "Service events since the service was created."),
+    "dyno_service_rolling_events": ("gauge", "Service events in the rolling window."),
+    "dyno_service_in_flight": ("gauge", "Calls of the service in flight now."),
+    "dyno_service_error_percentage": (
+        "gauge",
+        "Errors per request in the rolling window, in percent.",
+    ),
+    "dyno_service_latency_seconds": (
+        "summary",
+        "Call latency: quantiles over the rolling window, count and sum since creation.",
+    ),
+    "dyno_service_circuit_state": ("gauge", "1 for the circuit breaker's current state, else 0."),
+}
+PROMETHEUS_QUANTILES = (0.5, 0.9, 0.95, 0.99, 0.995)
+
+
+def prometheus_text(views: Iterable[ServiceView]) -> str:
+    """Return the Prometheus text exposition (format 0.0.4) for *views*.
+
+    One ``service`` label per service; events carry an ``event`` label
+    (``success``, ``failure``, ... as in :data:`dyno.metrics.EVENTS`), the
+    latency summary a ``quantile`` label, the breaker state set a ``state``
+    label (no samples for a service without a breaker).
+    """
+    samples: dict[str, list[str]] = {family: [] for family in FAMILIES}
+    for view in sorted(views, key=lambda view: view.name):
+        service = f'service="{_label(view.name)}"'
+        snapshot = view.metrics.snapshot()
+        for event, total in snapshot.totals.items():
+            labels = f'{service},event="{_label(event)}"'
+            samples["dyno_service_events_total"].append(f"{{{labels}}} {total}")
+            samples["dyno_service_rolling_events"].append(f"{{{labels}}} {snapshot.counts[event]}")
+        samples["dyno_service_in_flight"].append(f"{{{service}}} {snapshot.in_flight}")
+        samples["dyno_service_error_percentage"].append(
+            f"{{{service}}} {_number(snapshot.error_percentage)}"
+        )
+        latency = snapshot.latency
+        quantiles = (latency.p50, latency.p90, latency.p95, latency.p99, latency.p995)
+        summary = samples["dyno_service_latency_seconds"]
+        for quantile, value in zip(PROMETHEUS_QUANTILES, quantiles, strict=True):
+            summary.append(f'{{{service},quantile="{quantile}"}} {_number(value)}')
+        summary.append(f"_count{{{service}}} {snapshot.latency_count}")
+        summary.append(f"_sum{{{service}}} {_number(snapshot.latency_sum)}")
+        current = _state(view)
+        if current != "none":
+            for state in STATES:
+                samples["dyno_service_circuit_state"].append(
+                    f'{{{service},state="{state}"}} {int(state == current)}'
+                )
+    lines: list[str] = []
+    for family, (kind, help_text) in FAMILIES.items():
+        lines.append(f"# HELP {family} {help_text}")
+        lines.append(f"# TYPE {family} {kind}")
+        lines.extend(family + sample for sample in samples[family])
+    return "\n".join(lines) + "\n"
