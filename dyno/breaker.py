@@ -268,6 +268,7 @@ class Ticket:
 _registry_lock = threading.Lock()
 _named: dict[str, list[weakref.ref[_Switch]]] = {}
 _forcings: dict[str, list[tuple[object, BreakerState]]] = {}
+_KEEP: Final = object()  # _reforce(): leave the breaker's own forcing as it is
 
 
 def _live(name: str) -> list[_Switch]:
@@ -358,15 +359,6 @@ def force(name: str, state: str) -> Iterator[None]:
             switch._reforce()
 
 
-def _forcing_for(name: str | None) -> BreakerState | None:
-    """Return the forcing an active :func:`force` puts on *name*, if any."""
-    if name is None:
-        return None
-    with _registry_lock:
-        stack = _forcings.get(name)
-        return stack[-1][1] if stack else None
-
-
 # -- shared base -------------------------------------------------------------------
 
 
@@ -438,18 +430,20 @@ class _Switch:
                 )
 
     def _set_forced(self, forced: BreakerState | None) -> None:
-        self._own_forcing = forced
-        self._reforce()
+        self._reforce(own=forced)
 
-    def _reforce(self) -> None:
+    def _reforce(self, *, own: object = _KEEP) -> None:
         """Put the forcing in effect: an active :func:`force`'s, else the breaker's own."""
-        forced = _forcing_for(self._name)
-        if forced is None:
-            forced = self._own_forcing
-        old = self.state
-        self._forced = forced
-        self._after_forcing()
-        new = self.state
+        name = self._name
+        with _registry_lock:  # serialises forcing changes; lock order: registry, then breaker
+            if own is not _KEEP:
+                self._own_forcing = cast("BreakerState | None", own)
+            stack = None if name is None else _forcings.get(name)
+            forced = stack[-1][1] if stack else self._own_forcing
+            old = self.state
+            self._forced = forced
+            self._after_forcing()
+            new = self.state
         if old is not new and self._listeners:
             self._notify(old, new)
 
