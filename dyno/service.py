@@ -1,23 +1,25 @@
 """The Hystrix command as one decorator: circuit, bulkhead, timeout, retries, metrics, fallback.
 
 :func:`service` turns a function that makes one attempt at calling a
-dependency into a guarded call. Each attempt is the primitives stacked, each
-through its public decorator, outermost first::
+dependency into a guarded call. Each attempt is the primitives stacked,
+outermost first::
 
     metrics( breaker( bulkhead( harness( timeout( fn ) ) ) ) )
 
-so every attempt is timed and counted by :class:`~dyno.metrics.Metrics`
-(classified by :func:`dyno.metrics.classify`: success, failure, timeout,
-short_circuit, rejection), checks and feeds the
-:class:`~dyno.breaker.CircuitBreaker`, takes a bulkhead slot, and is reported
-by the harness when it fails. Around the attempts, a thin driver (one sync, one
-async, chosen once at decoration) retries per the :class:`~dyno.retry.Retry`
-policy, calls the fallback when the last attempt failed, and records a
-:func:`dyno.timing.timed` interval for the whole call.
+The breaker, the limiter and the harness are applied through their public
+decorators; the timeout layer is this module's (a worker thread for sync
+functions, :func:`asyncio.timeout` for async ones). The metrics layer times the
+attempt on the clock and counts its outcome with
+:class:`~dyno.metrics.Metrics`' recording methods, classified by
+:func:`dyno.metrics.classify` (success, failure, timeout, short_circuit,
+rejection): one lock per attempt. Around the attempts a thin driver, one sync
+and one async, chosen once at decoration, retries per the
+:class:`~dyno.retry.Retry` policy, calls the fallback when the last attempt
+failed, and records a :func:`dyno.timing.timed` interval for the whole call.
+What both drivers share (when to retry, what to raise, how a fallback's
+failure is chained) lives in one engine, ``_Plan``, built at decoration.
 
-With ``timeout`` or ``pool`` a sync attempt runs on a worker thread and the
-caller waits for it at most ``timeout`` seconds; an async attempt runs under
-:func:`asyncio.timeout`. Named services are listed in :data:`services`.
+Named services are listed in :data:`services`.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ __all__ = [
     "ServiceFunction",
     "ServiceTimeout",
     "services",
+    "SHARED_WORKERS",
 ]
 
 P = ParamSpec("P")
