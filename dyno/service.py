@@ -243,7 +243,7 @@ class Service:
 
     name: str | None = None
     timeout: float | None = None
-    retry: Retry | None = None
+    retry: Retry | None = None  # an int given here becomes Retry(n)
     breaker: CircuitBreaker | Breaker | bool = True
     limiter: Limiter | int | None = None
     pool: int | None = None
@@ -260,7 +260,14 @@ class Service:
                 f"'timeout' must be finite; pass None for no timeout (got {describe(self.timeout)})"
             )
         object.__setattr__(self, "timeout", timeout)
-        check_type("retry", self.retry, (Retry, type(None)))
+        retry: object = self.retry
+        if isinstance(retry, int) and not isinstance(retry, bool):
+            object.__setattr__(self, "retry", Retry(check_int("retry", retry, low=1)))
+        elif retry is not None and not isinstance(retry, Retry):
+            raise TypeError(
+                "'retry' must be a dyno.retry.Retry policy, an int number of attempts, or None "
+                f"(got {describe(retry)})"
+            )
         check_type("breaker", self.breaker, (CircuitBreaker, Breaker, bool))
         limiter = self.limiter
         if isinstance(limiter, int) and not isinstance(limiter, bool):
@@ -401,8 +408,8 @@ def service(
 
     Exceptions the breaker ``exclude``\\ s (the caller's fault) are neither
     retried nor sent to the fallback. ``BaseException``\\ s that are not
-    ``Exception``\\ s pass through at once; the breaker ticket and the bulkhead
-    slot are given back and the attempt leaves the metrics' in-flight count.
+    ``Exception``\\ s pass through at once, uncounted; the breaker ticket and
+    the bulkhead slot are given back.
 
     Args:
         name: The service's name, for its breaker, metrics, limiter, timing
@@ -441,17 +448,10 @@ def service(
     """
     if callable(name):
         return Service()(name)
-    if isinstance(retry, int) and not isinstance(retry, bool):
-        retry = Retry(check_int("retry", retry, low=1))
-    elif retry is not None and not isinstance(retry, Retry):
-        raise TypeError(
-            "'retry' must be a dyno.retry.Retry policy, an int number of attempts, or None "
-            f"(got {describe(retry)})"
-        )
     return Service(
         name=name,
         timeout=timeout,
-        retry=retry,
+        retry=cast("Retry | None", retry),  # Service makes Retry(n) of an int
         breaker=True if breaker is None else breaker,
         limiter=limiter,
         pool=pool,
@@ -624,6 +624,7 @@ class _Plan:
         cast(Metrics, self.metrics).record(event, latency)
 
     def now(self) -> float:
+        """Return the time on the service's clock (the dyno clock unless pinned)."""
         return (self.clock or get_clock()).now()
 
     def next_delay(self, attempt: int, error: Exception | None, started: float) -> float | None:
@@ -656,6 +657,7 @@ class _Plan:
         return compound
 
     def fallback_succeeded(self) -> None:
+        """Count a fallback that returned."""
         if self.metrics is not None:
             self.metrics.fallback_success()
 
@@ -665,7 +667,8 @@ class _Plan:
             self.metrics.fallback_failure()
         if error is not original:
             if error.__cause__ is None:
-                error.__cause__ = original
+                error.__cause__ = original  # as `raise error from original`
+                error.__suppress_context__ = True
             else:
                 error.add_note(f"The fallback of service {self.name!r} ran after: {original!r}")
         return error

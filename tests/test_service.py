@@ -986,29 +986,38 @@ def test_metrics_count_every_attempt_exactly(schedule: str, attempts: int, calls
 
 
 def test_exact_counts_under_threads() -> None:
-    """Eight threads calling at once: every call and attempt counted exactly."""
-    dependency: Flaky[str] = Flaky(schedule="FS" * 400, then="ok")
+    """Eight threads calling at once: every attempt, fallback and breaker call counted exactly."""
+    dependency: Flaky[str] = Flaky(rate=0.5, seed=7, then="ok")
     barrier = threading.Barrier(8, timeout=10)
+    results: list[str] = []
 
-    @service("contended", retry=2, breaker=CircuitBreaker("contended", volume=10_000))
+    @service(
+        "contended",
+        retry=2,
+        breaker=CircuitBreaker("contended", volume=10_000),
+        fallback=lambda: "fb",
+    )
     def call() -> str:
         return dependency()
 
     def run() -> None:
         barrier.wait()
-        for _ in range(50):
-            call()
+        mine = [call() for _ in range(50)]
+        results.extend(mine)
 
     threads = [threading.Thread(target=run) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(30)
+    assert len(results) == 400
     assert call.metrics is not None
-    totals = call.metrics.totals()
-    assert totals["success"] == 400
-    assert totals["failure"] == dependency.failures
-    assert call.metrics.in_flight == 0
+    assert call.metrics.totals() == _counts(
+        success=dependency.successes,
+        failure=dependency.failures,
+        fallback_success=results.count("fb"),
+    )
+    assert results.count("ok") == dependency.successes
     assert isinstance(call.breaker, CircuitBreaker)
     assert call.breaker.snapshot().calls == dependency.calls
     assert call.breaker.state == BreakerState.CLOSED
