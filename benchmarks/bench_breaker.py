@@ -58,6 +58,23 @@ def closed_cases() -> dict[str, Callable[[], object]]:
     }
 
 
+def locked_cases() -> dict[str, Callable[[], object]]:
+    """Closed breakers whose window holds a failure: dyno's success path takes its lock."""
+    dyno_breaker = CircuitBreaker("bench-locked", volume=10**9, window=3600.0)
+    py_breaker = pybreaker.CircuitBreaker(fail_max=10**9, reset_timeout=60)
+    cb_breaker = circuitbreaker.CircuitBreaker(
+        failure_threshold=10**9, recovery_timeout=60, name="bench-locked"
+    )
+    for breaker in (dyno_breaker, py_breaker, cb_breaker):
+        _trip(breaker(_boom), 1)
+    assert dyno_breaker.snapshot().failures == 1
+    return {
+        "dyno CircuitBreaker": dyno_breaker(_work),
+        "pybreaker": py_breaker(_work),
+        "circuitbreaker": cb_breaker(_work),
+    }
+
+
 def open_cases() -> dict[str, Callable[[], object]]:
     """Open breakers rejecting every call (the case catches the rejection)."""
     dyno_breaker = CircuitBreaker("bench-open", volume=1, reset_timeout=3600)
@@ -82,10 +99,16 @@ def open_cases() -> dict[str, Callable[[], object]]:
 
 def main() -> str:
     closed = compare(closed_cases(), "circuitbreaker")
+    locked = compare(locked_cases(), "circuitbreaker")
     rejected = compare(open_cases(), "circuitbreaker")
     return "\n\n".join(
         [
             format_table("closed breaker, successful call", closed, "circuitbreaker"),
+            format_table(
+                "closed breaker with a failure in the window, successful call",
+                locked,
+                "circuitbreaker",
+            ),
             format_table("open breaker, rejected call", rejected, "circuitbreaker"),
         ]
     )

@@ -655,6 +655,7 @@ class CircuitBreaker(_Switch):
         "_reset_timeout",
         "_slow_call",
         "_slows",
+        "_span",
         "_state",
         "_tick",
         "_tick_base",
@@ -707,6 +708,9 @@ class CircuitBreaker(_Switch):
         self._ratio = config.failure_ratio
         self._volume = config.volume
         self._width = config.bucket_width
+        # A clock reading this far before the head bucket's end means the
+        # clock was swapped for an earlier one: start the window afresh.
+        self._span = config.window + config.bucket_width
         self._reset_timeout = config.reset_timeout
         self._probes = config.probes
         self._trip_consecutive = config.consecutive
@@ -849,8 +853,12 @@ class CircuitBreaker(_Switch):
         """
         now = self._now()
         slow_call = self._slow_call
-        slow = slow_call is not None and now - ticket._started > slow_call
-        self._settle(ticket, ticket._era, ticket._probe, slow, slow, now)
+        if slow_call is not None and now - ticket._started > slow_call:
+            self._settle(ticket, ticket._era, ticket._probe, True, True, now)
+        elif ticket._probe:
+            self._settle(ticket, ticket._era, True, False, False, now)
+        else:
+            self._succeed(ticket._era, now, ticket)
 
     def record_failure(self, ticket: Ticket, exc: BaseException) -> None:
         """Report that the call made with *ticket* raised *exc*.
@@ -922,6 +930,43 @@ class CircuitBreaker(_Switch):
             new = self.state
         if old is not new and self._listeners:
             self._notify(old, new)
+
+    def _succeed(self, era: int, now: float, ticket: Ticket | None = None) -> None:
+        """Count the success of a call admitted while closed (the common locked path).
+
+        :meth:`_settle` does the same with fewer shortcuts; this one keeps a
+        healthy breaker with a failure in its window fast.
+        """
+        lock = self._lock
+        lock.acquire()  # acquire/release: measurably cheaper than `with` here
+        try:
+            if ticket is not None:
+                if ticket._settled:
+                    return
+                ticket._settled = True
+            if era != self._era or self._state is not _CLOSED:
+                return
+            if now >= self._bucket_end or now < self._bucket_end - self._span:
+                self._roll(now)
+            self._calls[self._head] += 1
+            calls = self._total_calls = self._total_calls + 1
+            self._consecutive = 0
+            fails = self._total_fails
+            if not fails:
+                self._quiet = era
+                return
+            if calls < self._volume or fails / calls < self._ratio:
+                return
+            self._fold()  # count racing fast-path successes before deciding
+            if fails / self._total_calls < self._ratio:
+                return
+            forced = self._forced
+            self._open(now)
+            self._refresh()
+        finally:
+            lock.release()
+        if forced is None and self._listeners:
+            self._notify(_CLOSED, _OPEN)
 
     def _fail_fast(self, era: int, exc: Exception) -> None:
         """Settle a fast-path (closed, no slow_call) call that raised *exc*."""
@@ -999,7 +1044,7 @@ class CircuitBreaker(_Switch):
         self._bucket_end = end if end > now else math.nextafter(now, math.inf)
 
     def _count(self, failed: bool, slow: bool, now: float) -> None:
-        if now >= self._bucket_end or now < self._bucket_end - self._config.window - self._width:
+        if now >= self._bucket_end or now < self._bucket_end - self._span:
             self._roll(now)
         else:
             self._fold()
@@ -1107,7 +1152,7 @@ class CircuitBreaker(_Switch):
         record_failure = self.record_failure
         release_ticket = self.release_ticket
         fail_fast = self._fail_fast
-        settle = self._settle
+        succeed = self._succeed
         tick = self._tick
         pinned = self._clock
         name = self._name
@@ -1127,7 +1172,7 @@ class CircuitBreaker(_Switch):
                 if era == breaker._quiet and now < breaker._bucket_end:
                     tick()
                 else:
-                    settle(None, era, False, False, False, now)
+                    succeed(era, now)
                 return result
             if breaker._state is _OPEN and breaker._forced is None:
                 # acquire()'s open-state rejection, one frame closer to the caller.
