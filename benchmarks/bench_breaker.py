@@ -8,6 +8,7 @@ scale.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import circuitbreaker
@@ -37,10 +38,8 @@ def _rejecting(call: Callable[[], object], error: type[Exception]) -> Callable[[
 
 def _trip(call: Callable[[], object], times: int) -> None:
     for _ in range(times):
-        try:
+        with contextlib.suppress(Exception):
             call()
-        except Exception:
-            pass
 
 
 def closed_cases() -> dict[str, Callable[[], object]]:
