@@ -385,6 +385,44 @@ def test_service_clock_is_used_for_backoff() -> None:
     assert pinned.sleeps == [2.0]
 
 
+def test_service_clock_reaches_the_components_it_makes() -> None:
+    """The breaker and metrics a service makes read its pinned clock, not the dyno clock."""
+    pinned = FakeClock()
+
+    @service(clock=pinned)
+    def call() -> str:
+        return "ok"
+
+    call()
+    assert call.metrics is not None
+    assert call.metrics.counts() == _counts(success=1)
+    pinned.advance(call.metrics.window + 1)
+    assert call.metrics.counts() == _counts()
+    assert call.metrics.totals() == _counts(success=1)
+
+
+def test_nested_open_circuit_counts_as_a_short_circuit_and_stops_retries() -> None:
+    """A Broken from a service called inside is classified as a short circuit, not retried."""
+    inner_breaker = CircuitBreaker("nested-inner")
+    inner_breaker.force_open()
+
+    @service("nested-inner", breaker=inner_breaker)
+    def inner() -> str:
+        return "inner"
+
+    @service("nested-outer", retry=3)
+    def outer() -> str:
+        return inner()
+
+    with pytest.raises(Broken) as caught:
+        outer()
+    assert caught.value.name == "nested-inner"
+    assert outer.metrics is not None
+    assert outer.metrics.totals() == _counts(short_circuit=1)
+    assert isinstance(outer.breaker, CircuitBreaker)
+    assert outer.breaker.snapshot().failures == 1  # the outer dependency did fail
+
+
 def test_retry_on_selects_retried_exceptions() -> None:
     """An exception outside the policy's ``on`` is not retried and propagates as itself."""
     calls: list[int] = []
