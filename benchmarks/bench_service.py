@@ -12,7 +12,11 @@ successfully: the path almost every call of a healthy dependency takes.
   ``circuitbreaker.CircuitBreaker``.
 
 Neither peer keeps latency statistics, so dyno does strictly more work per call.
-A bare call and dyno's breaker and metrics alone are listed for scale.
+A bare call, dyno's breaker decorator alone and dyno's ``@Metrics`` decorator
+alone are listed for scale. The decorator also tracks calls in flight (two
+locks, three clock reads); ``service`` counts each attempt with
+``Metrics.success(latency)`` (one lock), which is why it can cost less than
+the decorator alone.
 """
 
 from __future__ import annotations
@@ -48,8 +52,8 @@ def success_cases() -> dict[str, Callable[[], object]]:
     stacked = tenacity.retry(stop=tenacity.stop_after_attempt(3), reraise=True)(breaker(_work))
     return {
         "bare call": _work,
-        "dyno CircuitBreaker only": CircuitBreaker("bench-breaker-only")(_work),
-        "dyno Metrics only": Metrics("bench-metrics-only")(_work),
+        "dyno @CircuitBreaker alone": CircuitBreaker("bench-breaker-only")(_work),
+        "dyno @Metrics alone": Metrics("bench-metrics-only")(_work),
         "dyno service": dyno_service,
         "pyresilience": resilient,
         "circuitbreaker + tenacity": stacked,

@@ -385,6 +385,19 @@ def test_service_clock_is_used_for_backoff() -> None:
     assert pinned.sleeps == [2.0]
 
 
+def test_retry_policy_clock_is_used_when_the_service_has_none() -> None:
+    """A Retry with a pinned clock sleeps on it when the service pins no clock."""
+    pinned = FakeClock()
+    dependency: Flaky[str] = Flaky(1, then="ok")
+
+    @service(retry=retry(2, backoff=fixed(1.5), clock=pinned))
+    def call() -> str:
+        return dependency()
+
+    assert call() == "ok"
+    assert pinned.sleeps == [1.5]
+
+
 def test_service_clock_reaches_the_components_it_makes() -> None:
     """The breaker and metrics a service makes read its pinned clock, not the dyno clock."""
     pinned = FakeClock()
