@@ -27,7 +27,6 @@ import itertools
 import logging
 import math
 import threading
-import time
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
@@ -39,7 +38,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Final, ParamSpec, TypeVar, cast, final
 
 from dyno import clock as _clock_module
-from dyno.clock import Clock, SystemClock
+from dyno.clock import Clock
 from dyno.utils import (
     check_choice,
     check_exception_types,
@@ -69,15 +68,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _logger = logging.getLogger("dyno.breaker")
-
-# The hot path reads the process-wide clock straight from dyno.clock's module
-# global, and calls time.monotonic itself when that is the untouched default
-# SystemClock (skipping a Python-level method call). Any other clock, including
-# a SystemClock installed later, goes through its now().
-_monotonic: Final = time.monotonic
-_SYSTEM: Final[Clock] = (
-    _clock_module._clock if type(_clock_module._clock) is SystemClock else SystemClock()
-)
 
 
 # -- exceptions ----------------------------------------------------------------
@@ -766,12 +756,9 @@ class CircuitBreaker(_Switch):
     # -- the engine ----------------------------------------------------------------
 
     def _now(self) -> float:
+        # dyno.clock's module global, read at each use: get_clock() without the call.
         clock = self._clock
-        if clock is None:
-            clock = _clock_module._clock
-            if clock is _SYSTEM:
-                return _monotonic()
-        return clock.now()
+        return (_clock_module._clock if clock is None else clock).now()
 
     def acquire(self) -> Ticket:
         """Ask to make one call now; return the ticket to settle when it ends.
@@ -1167,8 +1154,7 @@ class CircuitBreaker(_Switch):
                 except Exception as exc:
                     fail_fast(era, exc)
                     raise
-                clock = _clock_module._clock if pinned is None else pinned
-                now = _monotonic() if clock is _SYSTEM else clock.now()
+                now = (_clock_module._clock if pinned is None else pinned).now()
                 if era == breaker._quiet and now < breaker._bucket_end:
                     tick()
                 else:
@@ -1176,8 +1162,7 @@ class CircuitBreaker(_Switch):
                 return result
             if breaker._state is _OPEN and breaker._forced is None:
                 # acquire()'s open-state rejection, one frame closer to the caller.
-                clock = _clock_module._clock if pinned is None else pinned
-                now = _monotonic() if clock is _SYSTEM else clock.now()
+                now = (_clock_module._clock if pinned is None else pinned).now()
                 wait = breaker._opened_at + reset_timeout - now
                 if 0 < wait <= reset_timeout:
                     raise Broken(name, wait)
