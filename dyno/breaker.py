@@ -774,10 +774,11 @@ class CircuitBreaker(_Switch):
         """
         forced = self._forced
         if forced is None:
+            clock = self._clock
+            now = (_clock_module._clock if clock is None else clock).now()
             state = self._state
             if state is _CLOSED:
-                return Ticket(self._era, False, self._now())
-            now = self._now()
+                return Ticket(self._era, False, now)
             if state is _OPEN:
                 wait = self._opened_at + self._reset_timeout - now
                 if 0 < wait <= self._reset_timeout:
@@ -838,7 +839,8 @@ class CircuitBreaker(_Switch):
         A call slower than ``slow_call`` counts as a failure instead.
         Reporting a settled ticket again does nothing.
         """
-        now = self._now()
+        clock = self._clock
+        now = (_clock_module._clock if clock is None else clock).now()
         slow_call = self._slow_call
         if slow_call is not None and now - ticket._started > slow_call:
             self._settle(ticket, ticket._era, ticket._probe, True, True, now)
