@@ -35,6 +35,7 @@ import contextlib
 import contextvars
 import functools
 import inspect
+import itertools
 import threading
 from bisect import bisect_right
 from collections.abc import Callable, Coroutine, Generator, Mapping
@@ -315,7 +316,7 @@ class Metrics:
         "__weakref__",  # registries and dashboards may hold metrics weakly
         "_buckets",
         "_clock",
-        "_in_flight",
+        "_ended",
         "_lock",
         "_name",
         "_rate",
@@ -323,9 +324,12 @@ class Metrics:
         "_row",
         "_rows",
         "_slot",
+        "_started",
         "_starts",
         "_tick",
         "_window",
+        "begin",
+        "end",
     )
 
     def __init__(
@@ -349,7 +353,15 @@ class Metrics:
         self._tick: int | None = None
         self._slot = 0
         self._row = self._rows[0]
-        self._in_flight = 0
+        # In flight = started - ended. next() on an itertools.count is atomic
+        # under the GIL, so begin/end need no lock and cost one C call each.
+        self._started = itertools.count()
+        self._ended = itertools.count()
+        #: Count a call as in flight (for callers that time calls themselves,
+        #: such as :mod:`dyno.service`); pair every call with :attr:`end`.
+        self.begin: Callable[[], object] = self._started.__next__
+        #: Take a call counted by :attr:`begin` out of flight.
+        self.end: Callable[[], object] = self._ended.__next__
         # The start times of the `with` blocks this context is in.
         self._starts: contextvars.ContextVar[list[object]] = contextvars.ContextVar(
             f"dyno.metrics.starts.{name}"
@@ -377,8 +389,8 @@ class Metrics:
     def _add(self, event: int, latency: float | None, finished: bool = False) -> None:
         """Count *event* (an index into EVENTS) with its optional latency.
 
-        *finished* also takes one timed call out of flight, under the same
-        lock. :meth:`success` repeats this body, minus *finished*, for speed.
+        *finished* also takes one timed call out of flight.
+        :meth:`success` repeats this body, minus *finished*, for speed.
         """
         clock = self._clock
         tick = floor((get_clock() if clock is None else clock).now() * self._rate)
@@ -408,10 +420,10 @@ class Metrics:
                 row[_SUM] += latency  # type: ignore[operator]  # index != 0: a number
                 if latency > row[_MAX]:  # type: ignore[operator]  # likewise
                     row[_MAX] = latency  # type: ignore[assignment]  # likewise
-            if finished:
-                self._in_flight -= 1
         finally:
             lock.release()
+        if finished:
+            self.end()
 
     def success(self, latency: float | None = None) -> None:
         """Count a call that returned, with its latency in seconds when given.
@@ -532,12 +544,7 @@ class Metrics:
         """Count a call in flight and return its start time."""
         clock = self._clock
         start = (get_clock() if clock is None else clock).now()
-        lock = self._lock
-        lock.acquire()
-        try:
-            self._in_flight += 1
-        finally:
-            lock.release()
+        self.begin()
         return start
 
     def _exit(self, start: float | None, exc: BaseException | None) -> None:
@@ -547,8 +554,7 @@ class Metrics:
         else:
             name = classify(exc)
             if name is None:
-                with self._lock:
-                    self._in_flight -= 1
+                self.end()
                 return
             event = _INDEX[name]
         latency = None
@@ -669,7 +675,7 @@ class Metrics:
                 hists = [
                     cast("list[int]", row[_BIN0:]) for row in ordered if row[_MAX] or row[_BIN0]
                 ]
-            return _State(rows, hists, list(self._retired), self._in_flight)
+            return _State(rows, hists, list(self._retired), self._count_in_flight())
 
     def counts(self) -> dict[str, int]:
         """Return each event's count over the rolling window (every event present)."""
@@ -699,9 +705,14 @@ class Metrics:
 
     @property
     def in_flight(self) -> int:
-        """How many timed calls (context manager or decorator) are running now."""
-        with self._lock:
-            return self._in_flight
+        """How many calls are running now: timed by ``with`` or decorator, or begun by hand."""
+        return self._count_in_flight()
+
+    def _count_in_flight(self) -> int:
+        # Read the ended count first: every call it includes began earlier, so
+        # the difference is never negative.
+        ended = _count_value(self._ended)
+        return _count_value(self._started) - ended
 
     def percentile(self, p: float) -> float:
         """Return the nearest-rank *p* percentile of latency over the window, in seconds.
@@ -761,8 +772,13 @@ class Metrics:
         return (
             f"<Metrics name={self._name!r} window={self._window}s/{self._buckets} "
             f"requests={requests} errors={errors} "
-            f"error_percentage={_percentage(counts):.1f} in_flight={self._in_flight}>"
+            f"error_percentage={_percentage(counts):.1f} in_flight={self._count_in_flight()}>"
         )
+
+
+def _count_value(counter: itertools.count[int]) -> int:
+    """Return the next value *counter* would give, without taking it."""
+    return int(repr(counter)[6:-1])  # repr is "count(N)"
 
 
 def _percentage(counts: list[int]) -> float:

@@ -587,17 +587,21 @@ class _Plan:
         if metrics is None:
             return guarded
         success, failed = metrics.success, self.failed
+        begin, end = metrics.begin, metrics.end
         if asynchronous:
             async_guarded = cast("Callable[..., Awaitable[object]]", guarded)
 
             async def ametered(*args: object, **kwargs: object) -> object:
                 clock = pinned or get_clock()
                 start = clock.now()
+                begin()
                 try:
                     value = await async_guarded(*args, **kwargs)
                 except Exception as exc:
                     failed(exc, clock, start)
                     raise
+                finally:
+                    end()
                 success(clock.now() - start)
                 return value
 
@@ -606,11 +610,14 @@ class _Plan:
         def metered(*args: object, **kwargs: object) -> object:
             clock = pinned or get_clock()
             start = clock.now()
+            begin()
             try:
                 value = guarded(*args, **kwargs)
             except Exception as exc:
                 failed(exc, clock, start)
                 raise
+            finally:
+                end()
             success(clock.now() - start)
             return value
 
@@ -823,6 +830,7 @@ def _sync_driver(plan: _Plan) -> Callable[..., object]:
     predicate = plan.predicate
     pinned = plan.clock
     success, failed = metrics.success, plan.failed
+    begin, end = metrics.begin, metrics.end
 
     def fast(*args: object, **kwargs: object) -> object:
         if get_timer() is not None:
@@ -831,6 +839,7 @@ def _sync_driver(plan: _Plan) -> Callable[..., object]:
         clock = pinned or get_clock()
         start = clock.now()
         value: object = None
+        begin()
         try:
             value = guarded(*args, **kwargs)
         except Exception as exc:
@@ -841,6 +850,8 @@ def _sync_driver(plan: _Plan) -> Callable[..., object]:
             if predicate is None or not predicate(value):
                 return value
             error = None
+        finally:
+            end()
         # Outside the except block: later errors carry no context from this one.
         return _recover_sync(plan, args, kwargs, 0.0, value, error)
 

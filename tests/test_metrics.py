@@ -991,6 +991,35 @@ def test_exact_in_flight_from_eight_threads() -> None:
     assert metrics.totals()["success"] == 16_000
 
 
+@pytest.mark.usefixtures("fast_switching")
+def test_begin_end_count_in_flight_exactly_across_threads() -> None:
+    """begin/end (no lock) keep in_flight exact: 8 threads hold 8 calls, then none."""
+    metrics = Metrics(clock=FakeClock())
+    holding = threading.Barrier(9, timeout=30)
+    release = threading.Event()
+
+    def worker() -> None:
+        for _ in range(5_000):
+            metrics.begin()
+            metrics.end()
+        metrics.begin()
+        holding.wait()
+        release.wait(timeout=30)
+        metrics.end()
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    holding.wait()
+    assert metrics.in_flight == 8
+    assert metrics.snapshot().in_flight == 8
+    release.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert metrics.in_flight == 0
+    assert metrics.totals() == counts()  # begin/end count no outcome
+
+
 def test_memory_stays_flat_over_a_million_events() -> None:
     """After 1,000,000 events a Metrics holds no more memory than after 1,000 (bins aside)."""
     clock = FakeClock()

@@ -1072,3 +1072,35 @@ def test_exact_counts_under_threads() -> None:
     assert isinstance(call.breaker, CircuitBreaker)
     assert call.breaker.snapshot().calls == dependency.calls
     assert call.breaker.state == BreakerState.CLOSED
+
+
+def test_calls_in_flight_are_counted_and_released(clock: FakeClock) -> None:
+    """A running call shows in metrics.in_flight; returning or being interrupted releases it."""
+    entered, release = threading.Event(), threading.Event()
+
+    @service(name="test.in_flight", clock=clock)
+    def slow() -> str:
+        entered.set()
+        assert release.wait(timeout=30)
+        return "done"
+
+    results: list[str] = []
+    worker = threading.Thread(target=lambda: results.append(slow()))
+    worker.start()
+    assert entered.wait(timeout=30)
+    assert slow.metrics is not None
+    assert slow.metrics.in_flight == 1
+    release.set()
+    worker.join(timeout=30)
+    assert results == ["done"]
+    assert slow.metrics.in_flight == 0
+
+    @service(name="test.in_flight.interrupted", clock=clock)
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted()
+    assert interrupted.metrics is not None
+    assert interrupted.metrics.in_flight == 0
+    assert interrupted.metrics.totals() == _counts()
