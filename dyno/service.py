@@ -529,7 +529,8 @@ class _Plan:
         breaker = options.breaker
         if breaker is True:
             breaker = CircuitBreaker(name, clock=clock)
-        self.breaker: CircuitBreaker | Breaker | None = breaker or None
+        # Not `breaker or None`: a tripped fuse or an open breaker is falsy.
+        self.breaker: CircuitBreaker | Breaker | None = None if breaker is False else breaker
         self.excluded: tuple[type[BaseException], ...] = (
             breaker.config.exclude if isinstance(breaker, CircuitBreaker) else ()
         )
@@ -538,7 +539,7 @@ class _Plan:
         metrics = options.metrics
         if metrics is True:
             metrics = Metrics(name, clock=clock)
-        self.metrics: Metrics | None = metrics or None
+        self.metrics: Metrics | None = None if metrics is False else metrics
         limiter = options.limiter
         if isinstance(limiter, int):
             limiter = Limiter(limiter, name=name, clock=clock)

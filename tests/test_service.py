@@ -1104,3 +1104,20 @@ def test_calls_in_flight_are_counted_and_released(clock: FakeClock) -> None:
     assert interrupted.metrics is not None
     assert interrupted.metrics.in_flight == 0
     assert interrupted.metrics.totals() == _counts()
+
+
+def test_a_tripped_breaker_given_at_decoration_is_kept(clock: FakeClock) -> None:
+    """A fuse tripped (falsy) when the service is made still guards it."""
+
+    fuse = Breaker("test.tripped_fuse")
+    fuse.trigger()
+
+    @service(name="test.tripped_fuse", breaker=fuse, clock=clock)
+    def call() -> str:
+        return "called"
+
+    assert call.breaker is fuse
+    with pytest.raises(Broken):
+        call()
+    fuse.reset()
+    assert call() == "called"
