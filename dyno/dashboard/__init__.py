@@ -118,6 +118,8 @@ def serve(
     def stream() -> list[dict[str, object]]:
         events = []
         for view in source():
+            if view.metrics is None:
+                continue  # metrics=False: nothing to show
             try:
                 events.append(hystrix_event(view))
             except Exception:

@@ -50,7 +50,7 @@ class ServiceView(Protocol):
     def name(self) -> str: ...
 
     @property
-    def metrics(self) -> Metrics: ...
+    def metrics(self) -> Metrics | None: ...
 
     @property
     def breaker(self) -> _Breaker | None: ...
@@ -62,12 +62,12 @@ class View:
 
     Args:
         name: The name the dashboard shows.
-        metrics: The :class:`dyno.metrics.Metrics` to read.
+        metrics: The :class:`dyno.metrics.Metrics` to read (None: not shown).
         breaker: A breaker whose ``state`` to show, or None.
     """
 
     name: str
-    metrics: Metrics
+    metrics: Metrics | None
     breaker: _Breaker | None = None
 
     def __post_init__(self) -> None:
@@ -78,16 +78,24 @@ class View:
 def check_view(view: object) -> ServiceView:
     """Return *view* if it has what the dashboard reads, else raise ``TypeError``.
 
+    A ``metrics`` of None (a service made with ``metrics=False``) passes:
+    such services are left off the dashboard, having nothing to show.
+
     Raises:
         TypeError: *view* lacks a string ``name``, a ``metrics`` with
-            ``snapshot()`` and ``percentile()``, or a ``breaker`` attribute.
+            ``snapshot()`` and ``percentile()`` (or None), or a ``breaker`` attribute.
     """
     name = getattr(view, "name", None)
     metrics = getattr(view, "metrics", None)
     if (
         not isinstance(name, str)
-        or not callable(getattr(metrics, "snapshot", None))
-        or not callable(getattr(metrics, "percentile", None))
+        or not (
+            metrics is None
+            or (
+                callable(getattr(metrics, "snapshot", None))
+                and callable(getattr(metrics, "percentile", None))
+            )
+        )
         or not hasattr(view, "breaker")
     ):
         raise TypeError(
@@ -146,8 +154,16 @@ def hystrix_event(view: ServiceView, *, now_ms: int | None = None) -> dict[str, 
     Args:
         view: The service to report.
         now_ms: ``currentTime`` in epoch milliseconds; default the snapshot's time.
+
+    Raises:
+        ValueError: The service has no metrics (``metrics=False``).
     """
     metrics = view.metrics
+    if metrics is None:
+        raise ValueError(
+            f"Cannot report service {view.name!r}: it keeps no metrics (metrics=False). "
+            "Give it metrics to show it on the dashboard."
+        )
     snapshot = metrics.snapshot()
     counts = snapshot.counts
     latency = snapshot.latency
@@ -242,12 +258,16 @@ def prometheus_text(views: Iterable[ServiceView]) -> str:
     One ``service`` label per service; events carry an ``event`` label
     (``success``, ``failure``, ... as in :data:`dyno.metrics.EVENTS`), the
     latency summary a ``quantile`` label, the breaker state set a ``state``
-    label (no samples for a service without a breaker).
+    label (no samples for a service without a breaker). Services without
+    metrics are left out.
     """
     samples: dict[str, list[str]] = {family: [] for family in FAMILIES}
-    for view in sorted(views, key=lambda view: view.name):
+    shown = [(view, view.metrics) for view in views]
+    for view, metrics in sorted(shown, key=lambda pair: pair[0].name):
+        if metrics is None:
+            continue
         service = f'service="{_label(view.name)}"'
-        snapshot = view.metrics.snapshot()
+        snapshot = metrics.snapshot()
         for event, total in snapshot.totals.items():
             labels = f'{service},event="{_label(event)}"'
             samples["dyno_service_events_total"].append(f"{{{labels}}} {total}")

@@ -1,7 +1,7 @@
 // dyno dashboard: one card per service, updated from the server-sent /stream.
 "use strict";
 
-const HISTORY = 120; // sparkline points kept per service (a minute at 0.5 s)
+const HISTORY = 120; // sparkline points kept per service (a minute at the default 0.5 s)
 const STALE_MS = 5000; // a service not heard of for this long is greyed out
 const STATE_LABELS = {
   closed: "closed",
@@ -107,14 +107,14 @@ function makeCard(name) {
 }
 
 function sparkline(history) {
+  // The line spans the whole width: it stretches while history grows, then scrolls.
   const peak = Math.max(1, ...history.map((point) => point.requests));
-  const offset = HISTORY - history.length;
+  const step = history.length > 1 ? (HISTORY - 1) / (history.length - 1) : 0;
+  const x = (i) => (history.length > 1 ? i * step : HISTORY - 1).toFixed(2);
   const y = (value) => (38 - (value / peak) * 36).toFixed(1);
-  const line = history.map((point, i) => `${offset + i},${y(point.requests)}`);
-  const area = history.length
-    ? [`${offset},39`, ...line, `${HISTORY - 1},39`].join(" ")
-    : "";
-  const errors = history.map((point, i) => `${offset + i},${y(point.errors)}`).join(" ");
+  const line = history.map((point, i) => `${x(i)},${y(point.requests)}`);
+  const area = history.length ? [`${x(0)},39`, ...line, `${HISTORY - 1},39`].join(" ") : "";
+  const errors = history.map((point, i) => `${x(i)},${y(point.errors)}`).join(" ");
   return { area, errors, peak };
 }
 
