@@ -48,7 +48,9 @@ Services = Mapping[str, ServiceView] | Iterable[ServiceView] | ServiceSource
 def _registered_services() -> list[ServiceView]:
     from dyno.service import services
 
-    return [check_view(view) for view in list(services.values())]
+    # A service may be garbage collected between listing its name and reading it.
+    found = (services.get(name) for name in list(services))
+    return [check_view(view) for view in found if view is not None]
 
 
 def _source(services: Services | None) -> ServiceSource:
