@@ -39,7 +39,7 @@ from collections.abc import (
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from types import MappingProxyType, TracebackType
-from typing import Any, TypeVar, overload
+from typing import Any, NoReturn, SupportsIndex, TypeVar, overload
 
 from dyno.utils import check_type
 
@@ -349,6 +349,8 @@ class _Override(AbstractContextManager[Registry]):
 
 
 _OWN = frozenset({"_dyno_registry", "_dyno_key"})
+# Every class defines these, so the proxy's own would shadow the target's.
+_TARGET_FIRST = frozenset({"__doc__", "__module__"})
 
 #: The registry shared by the whole process (``reg`` arguments default to it).
 default = Registry(name="default")
@@ -431,8 +433,9 @@ class RegistryProxy:
 
     In-place operators (``proxy += 1``) store their result back in the
     registry, atomically, so every holder sees it. ``copy.copy`` and
-    ``copy.deepcopy`` give another proxy bound to the same key. Identity
-    (``is``) cannot be forwarded: use :func:`unwrap`.
+    ``copy.deepcopy`` give another proxy bound to the same key; pickling
+    refuses (a registry lives in one process). Identity (``is``) cannot be
+    forwarded: use :func:`unwrap`.
 
     Not forwarded, so that proxies do not all look awaitable or like
     iterators to ``inspect`` and ``collections.abc`` checks: ``await``,
@@ -478,6 +481,12 @@ class RegistryProxy:
     def __deepcopy__(self, memo: dict[int, object]) -> RegistryProxy:
         return RegistryProxy(_registry_of(self), _key_of(self))
 
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        raise TypeError(
+            f"Cannot pickle a proxy for key {_key_of(self)!r}: it is a live handle on a "
+            "registry in this process. Pickle unwrap(proxy), the object itself, instead."
+        )
+
     def __instancecheck__(self, instance: object) -> bool:
         return isinstance(instance, _target(self))
 
@@ -492,6 +501,12 @@ class RegistryProxy:
         if name in _OWN:
             return object.__getattribute__(self, name)
         if name[:2] == "__" == name[-2:]:
+            if name in _TARGET_FIRST:
+                # As for __class__: the target's, so functools.wraps and help() describe it.
+                try:
+                    return getattr(_target(self), name)
+                except NotRegistered:
+                    return object.__getattribute__(self, name)
             # The proxy's own dunders first (__class__, __weakref__), then the target's.
             try:
                 return object.__getattribute__(self, name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections.abc
 import copy
+import functools
 import inspect
 import math
 import operator
@@ -393,6 +394,33 @@ def test_proxy_forwards_str_format_and_dir() -> None:
     assert format(handle, ".2f") == "3.14"
     assert f"{handle:>8.1f}" == "     3.1"
     assert "shout" in dir(proxy_to(Thing()))
+
+
+def test_proxy_reports_the_target_doc_and_module() -> None:
+    """__doc__ and __module__ are the target's (functools.wraps copies them), else the proxy's."""
+
+    def target() -> None:
+        """Target doc."""
+
+    reg = Registry({"f": target})
+    handle: Any = reg.proxy("f")
+    assert (handle.__doc__, handle.__module__) == ("Target doc.", __name__)
+    assert functools.wraps(handle)(lambda: None).__doc__ == "Target doc."
+    unresolved: Any = reg.proxy("absent")
+    assert unresolved.__doc__ == RegistryProxy.__doc__
+    assert unresolved.__module__ == "dyno.registry"
+
+
+def test_pickling_a_proxy_says_what_to_do() -> None:
+    """Pickling a proxy raises TypeError naming the key and pointing to unwrap()."""
+    handle = proxy_to(3)
+    with pytest.raises(TypeError) as info:
+        pickle.dumps(handle)
+    assert str(info.value) == (
+        "Cannot pickle a proxy for key 'target': it is a live handle on a registry in this "
+        "process. Pickle unwrap(proxy), the object itself, instead."
+    )
+    assert pickle.loads(pickle.dumps(unwrap(handle))) == 3
 
 
 def test_isinstance_sees_the_target_class() -> None:
@@ -858,8 +886,7 @@ def test_inplace_increments_are_exact_under_contention() -> None:
 
 
 def test_concurrent_reads_and_writes_stay_consistent() -> None:
-    """Readers never see a missing key while writers replace it, and overrides on distinct keys
-    in many threads all restore."""
+    """Readers always find a key writers replace; overrides of distinct keys in threads restore."""
     reg = Registry({"shared": 0})
 
     def work(index: int) -> None:
