@@ -285,7 +285,6 @@ class _TimingReport:
     """Collects every test's tree (from this process or xdist workers) and reports them."""
 
     def __init__(self, config: pytest.Config, settings: _Settings) -> None:
-        self._config = config
         self._settings = settings
         # xdist workers only attach trees to reports; the controller reports.
         self._is_worker = hasattr(config, "workerinput")
@@ -383,12 +382,13 @@ def flaky(request: pytest.FixtureRequest) -> FlakyFactory:
     when pytest-randomly is active, its ``--randomly-seed``, so a rerun
     replays the same failures.
     """
-    from pytest_dyno.flaky import FlakyFactory, derive_seed
+    from pytest_dyno.flaky import FlakyFactory
 
-    randomly_seed = request.config.getoption("randomly_seed", None)
     key = request.node.nodeid
+    # pytest-randomly stores its seed as this option once configured (an int).
+    randomly_seed = request.config.getoption("randomly_seed", None)
     if isinstance(randomly_seed, int) and not isinstance(randomly_seed, bool):
-        key = f"{key}@{derive_seed('randomly', randomly_seed)}"
+        key = f"{key}@randomly-seed={randomly_seed}"
     return FlakyFactory(key)
 
 
