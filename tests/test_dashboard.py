@@ -305,6 +305,38 @@ def test_services_from_a_callable_are_read_at_each_update() -> None:
         assert client.event_for("second")["name"] == "second"
 
 
+def test_clients_share_one_read_of_the_services_per_interval() -> None:
+    """Stream clients at one interval share each read of the services, not one read each."""
+    calls: list[int] = []
+
+    def source() -> list[View]:
+        calls.append(1)
+        return [make_view(f"read-{len(calls)}")]
+
+    with serve(services=source, interval=0.1) as server:
+        with StreamClient(server) as first, StreamClient(server) as second:
+            seen_first = {first.event()["name"] for _ in range(4)}
+            seen_second = {second.event()["name"] for _ in range(4)}
+        assert seen_first & seen_second  # the very same reads reached both clients
+
+
+def test_a_new_client_never_gets_stale_events(views: list[View]) -> None:
+    """After every client left, the next one gets events read after it arrived."""
+    with serve(services=views, interval=0.05) as server:
+        with StreamClient(server) as client:
+            assert client.event_for("cache")["rollingCountSuccess"] == 0
+        feed = server._server.feed(0.05)
+        idle = threading.Event()
+        for _ in range(1000):  # the producer stops once it sees no one listens (bounded)
+            if not feed._producing:
+                break
+            idle.wait(0.01)
+        assert not feed._producing
+        views[1].metrics.success(0.001)
+        with StreamClient(server) as client:
+            assert client.event_for("cache")["rollingCountSuccess"] == 1
+
+
 def test_a_failing_service_does_not_blank_the_others(caplog: pytest.LogCaptureFixture) -> None:
     """A service whose metrics raise is logged and skipped; the others still stream."""
 

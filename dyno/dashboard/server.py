@@ -16,7 +16,7 @@ import logging
 import math
 import socket
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
@@ -66,6 +66,8 @@ class _Server(ThreadingHTTPServer):
         self.metrics_source = metrics
         self.interval = interval
         self.stopping = threading.Event()
+        self.feeds: dict[float, _Feed] = {}
+        self.feeds_lock = threading.Lock()
         self.connections: set[socket.socket | tuple[bytes, socket.socket]] = set()
         self.connections_lock = threading.Lock()
         if ":" in address[0]:
@@ -83,6 +85,14 @@ class _Server(ThreadingHTTPServer):
         with self.connections_lock:
             self.connections.discard(request)
         super().shutdown_request(request)
+
+    def feed(self, interval: float) -> _Feed:
+        """Return the shared feed of events every *interval* seconds."""
+        with self.feeds_lock:
+            feed = self.feeds.get(interval)
+            if feed is None:
+                feed = self.feeds[interval] = _Feed(self.stream_source, interval, self.stopping)
+            return feed
 
     def handle_error(self, request: object, client_address: object) -> None:
         # socketserver prints tracebacks to stderr; a dashboard logs them instead.
@@ -166,17 +176,83 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         if head:
             return
-        stopping = self.server.stopping
         try:
             self.wfile.write(f"retry: {_RETRY_MS}\n\n".encode())
-            while not stopping.is_set():
-                self.wfile.write(_events(self.server.stream_source()))
-                self.wfile.flush()
-                if stopping.wait(interval):
-                    break
+            self.wfile.flush()
+            with contextlib.closing(self.server.feed(interval).listen()) as events:
+                for data in events:
+                    self.wfile.write(data)
+                    self.wfile.flush()
         except OSError:
             # The client went away, stalled past the timeout, or close() shut it.
             logger.debug("stream to %s ended", self.address_string(), exc_info=True)
+
+
+class _Feed:
+    """The stream's events at one interval, computed once and shared by every client.
+
+    A producer thread runs while at least one client listens: each interval it
+    asks the source once and publishes the encoded events. Clients take the
+    latest generation; a slow one skips ahead, nothing queues up. Pacing is by
+    the server's stop event, in real time.
+    """
+
+    def __init__(self, source: StreamSource, interval: float, stopping: threading.Event) -> None:
+        self._source = source
+        self._interval = interval
+        self._stopping = stopping
+        self._condition = threading.Condition()
+        self._generation = 0
+        self._data = b""
+        self._listeners = 0
+        self._producing = False
+
+    def _produce(self) -> None:
+        try:
+            while True:
+                try:
+                    data = _events(self._source())
+                except Exception:
+                    logger.exception("Cannot produce the dashboard stream")
+                    data = b": error\n\n"
+                with self._condition:
+                    self._generation += 1
+                    self._data = data
+                    self._condition.notify_all()
+                if self._stopping.wait(self._interval):
+                    return
+                with self._condition:
+                    if not self._listeners:
+                        self._producing = False
+                        return
+        finally:
+            with self._condition:
+                self._producing = False
+                self._condition.notify_all()
+
+    def listen(self) -> Generator[bytes, None, None]:
+        """Yield each new generation of events until the server stops."""
+        with self._condition:
+            self._listeners += 1
+            seen = 0 if self._producing else self._generation  # nothing stale
+            if not self._producing:
+                self._producing = True
+                threading.Thread(
+                    target=self._produce, name="dyno-dashboard-feed", daemon=True
+                ).start()
+        try:
+            while not self._stopping.is_set():
+                with self._condition:
+                    if self._generation == seen:
+                        # Bounded, so a stop is noticed even without a notification.
+                        self._condition.wait(timeout=1.0)
+                    if self._generation == seen:
+                        continue
+                    seen, data = self._generation, self._data
+                yield data
+        finally:
+            with self._condition:
+                self._listeners -= 1
 
 
 def _parse_delay(text: str) -> float | None:
