@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -38,6 +39,7 @@ from dyno import clock
 from dyno.breaker import BreakerState, CircuitBreaker, Limiter
 from dyno.metrics import Metrics
 from dyno.retry import retry
+from dyno.service import service
 from dyno.utils import check_int, check_number, check_type, describe
 
 if TYPE_CHECKING:
@@ -303,8 +305,6 @@ class Simulation:
         outages: bool = True,
         profiles: Sequence[Profile] = PROFILES,
     ) -> None:
-        from dyno.service import service
-
         self.duration = check_number("duration", duration, low=0, low_open=True)
         if math.isinf(self.duration):
             raise ValueError(f"'duration' must be finite (got {describe(duration)})")
@@ -685,8 +685,6 @@ def run(
     Raises:
         OSError: The dashboard's port is taken.
     """
-    import sys
-
     stream = sys.stdout if out is None else out
     tty = stream.isatty() and os.environ.get("TERM") != "dumb"
     live = tty if live is None else live
