@@ -23,7 +23,9 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import sys
 import threading
+import traceback
 from collections.abc import Callable, Coroutine, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -157,7 +159,9 @@ def report(
     directly when you hold an exception you handle yourself but still want
     seen (``dyno.service`` reports each failed attempt this way). A listener
     that raises an :class:`Exception` is logged to *logger* and skipped; the
-    remaining listeners still hear the record.
+    remaining listeners still hear the record. A logger that raises (a broken
+    filter or adapter) is reported on stderr, as :mod:`logging` reports its
+    handlers' errors, and skipped too.
 
     Args:
         exception: The exception to report.
@@ -183,16 +187,29 @@ def report(
     )
     where = function if function is not None else "a with block"
     if harness is None:
-        logger.exception("Exception in %s", where, exc_info=exception)
+        _log(logger, exception, "Exception in %s", where)
     else:
-        logger.exception("Exception in %s (harness %r)", where, harness, exc_info=exception)
+        _log(logger, exception, "Exception in %s (harness %r)", where, harness)
     for listener in _listeners:
         try:
             listener(record)
-        except Exception:
+        except Exception as error:
             # A broken listener must not change what the caller sees; say so and go on.
-            logger.exception("Harness listener %r failed on %r", listener, record)
+            _log(logger, error, "Harness listener %r failed on %r", listener, record)
     return record
+
+
+def _log(logger: LoggerLike, exception: BaseException, message: str, *args: object) -> None:
+    """Log *exception* with ``logger.exception``; a failing logger is reported on stderr."""
+    try:
+        logger.exception(message, *args, exc_info=exception)
+    except Exception:
+        # A raising filter or adapter must not replace the exception being reported.
+        # Handlers' own errors never get here: logging.Handler.handleError prints
+        # them to stderr, and so do we, under the same switch.
+        if logging.raiseExceptions and sys.stderr is not None:
+            print("--- dyno.harness could not log an exception ---", file=sys.stderr)
+            traceback.print_exc(file=sys.stderr)
 
 
 class Harness:

@@ -319,6 +319,37 @@ def test_raising_listener_never_changes_what_caller_sees(
     assert isinstance(caplog.records[1].exc_info[1], RuntimeError)
 
 
+class RaisingFilter(logging.Filter):
+    """A logging filter with a bug."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        raise RuntimeError("filter bug")
+
+
+def test_raising_logger_never_changes_what_caller_sees(
+    records: list[HarnessRecord], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A logger whose filter raises is reported on stderr; the caller gets the original error."""
+    logger = logging.getLogger("tests.harness.broken")
+    logger.setLevel(logging.DEBUG)
+    broken = RaisingFilter()
+    logger.addFilter(broken)
+    error = ValueError("original")
+    try:
+        with pytest.raises(ValueError) as info, harness(logger):
+            raise error
+        with pytest.raises(ValueError), listening(lambda record: 1 / 0), harness(logger):
+            raise error
+    finally:
+        logger.removeFilter(broken)
+    assert info.value is error
+    assert info.value.__context__ is None
+    assert [record.exception for record in records] == [error, error]
+    stderr = capsys.readouterr().err
+    assert stderr.count("--- dyno.harness could not log an exception ---") == 3
+    assert "RuntimeError: filter bug" in stderr
+
+
 def test_listener_hears_other_threads(records: list[HarnessRecord]) -> None:
     """A listener added in one thread hears harnesses in every other thread."""
 
@@ -373,6 +404,22 @@ def test_record_time_comes_from_clock_wall(records: list[HarnessRecord]) -> None
         _boom()
     assert [r.time for r in records] == [1_005.0, 2_000.0]
     assert all(isinstance(r.time, float) for r in records)
+
+
+def test_clock_installed_after_construction_is_used(records: list[HarnessRecord]) -> None:
+    """A harness made before use_clock() stamps records with the clock installed at report."""
+    guard = harness()
+
+    @harness
+    def fail() -> None:
+        _boom()
+
+    with use_clock(FakeClock(7, epoch=100.0)):
+        with pytest.raises(ValueError), guard:
+            _boom()
+        with pytest.raises(ValueError):
+            fail()
+    assert [r.time for r in records] == [107.0, 107.0]
 
 
 def test_record_is_frozen_and_slotted() -> None:
