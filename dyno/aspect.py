@@ -30,7 +30,13 @@ from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar, cast, final
 
 from dyno import registry as _registry
-from dyno.utils import check_callable, check_type, describe, is_async_callable
+from dyno.utils import (
+    check_callable,
+    check_decoratable,
+    check_type,
+    describe,
+    is_async_callable,
+)
 
 __all__ = ["advertise", "before", "after", "around", "Before", "After", "Around"]
 
@@ -40,37 +46,32 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
+@dataclass(frozen=True, slots=True)
+class _Filter:
+    """A pipeline item that says what kind of filter its function is."""
+
+    fn: Callable[..., object]
+
+    def __post_init__(self) -> None:
+        check_callable("filter", self.fn)
+
+
 @final
 @dataclass(frozen=True, slots=True)
-class Before:
+class Before(_Filter):
     """An argument filter: ``fn(*args, **kwargs)`` returns the ``(args, kwargs)`` to go on with."""
 
-    fn: Callable[..., object]
-
-    def __post_init__(self) -> None:
-        check_callable("filter", self.fn)
-
 
 @final
 @dataclass(frozen=True, slots=True)
-class After:
+class After(_Filter):
     """A result filter: ``fn(result)`` returns the result to go on with."""
 
-    fn: Callable[..., object]
-
-    def __post_init__(self) -> None:
-        check_callable("filter", self.fn)
-
 
 @final
 @dataclass(frozen=True, slots=True)
-class Around:
+class Around(_Filter):
     """A wrapper: ``fn(call, *args, **kwargs)`` decides whether and how to ``call`` the rest."""
-
-    fn: Callable[..., object]
-
-    def __post_init__(self) -> None:
-        check_callable("filter", self.fn)
 
 
 def before(fn: Callable[..., object]) -> Before:
@@ -122,7 +123,8 @@ def advertise(
 
     Raises:
         TypeError: *name* is not a string (for instance ``@advertise`` used
-            bare), or *registry* is not a mutable mapping.
+            bare), or *registry* is not a mutable mapping; the decorator raises
+            it for a classmethod or staticmethod object (put that decorator above).
         ValueError: *name* is empty.
     """
     if callable(name) and not isinstance(name, str):
@@ -140,7 +142,7 @@ def advertise(
         table = cast(MutableMapping[str, object], check_type("registry", registry, MutableMapping))
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
-        check_callable("fn", fn)
+        check_decoratable("advertise", fn)
         table.setdefault(name, [])
         point = _JoinPoint(name, table, fn)
         if is_async_callable(fn):

@@ -35,6 +35,7 @@ from typing import Literal, ParamSpec, TypeAlias, TypeVar, cast, overload
 from dyno.clock import Clock, get_clock
 from dyno.utils import (
     check_callable,
+    check_decoratable,
     check_exception_types,
     check_type,
     describe,
@@ -261,9 +262,10 @@ class Harness:
         iteration) are supported.
 
         Raises:
-            TypeError: *fn* is not callable, or is an async generator function.
+            TypeError: *fn* is not callable, is an async generator function, or is
+                a classmethod or staticmethod object (put that decorator above).
         """
-        check_callable("fn", fn)
+        check_decoratable("harness", fn)
         if inspect.isasyncgenfunction(fn):
             raise TypeError(
                 f"Cannot harness async generator function {fn!r}: its body runs outside "
@@ -395,6 +397,9 @@ def harness(
             cast("LoggerLike | None", logger), name=name, exceptions=exceptions, clock=clock
         )
     if not callable(logger):
+        candidate: object = logger
+        if isinstance(candidate, classmethod):
+            check_decoratable("harness", candidate)  # raises: put @classmethod above instead
         raise TypeError(
             "'logger' must be a logging.Logger or logging.LoggerAdapter, or harness must "
             f"decorate a function (got {describe(logger)})"

@@ -131,6 +131,29 @@ def check_callable(option: str, value: T) -> T:
     return value
 
 
+def check_decoratable(decorator: str, value: T) -> T:
+    """Return *value* if a decorator can wrap it: callable, and not a bare descriptor.
+
+    A ``classmethod`` or ``staticmethod`` object under a decorator would be
+    wrapped as a plain function and then bound wrongly (or, for a
+    classmethod, not be callable at all), so it is refused with the fix.
+
+    Args:
+        decorator: The decorator's name as users write it, for the message.
+        value: What the decorator was applied to.
+
+    Raises:
+        TypeError: *value* is a classmethod or staticmethod object, or not callable.
+    """
+    if isinstance(value, (classmethod, staticmethod)):
+        kind = type(value).__name__
+        raise TypeError(
+            f"Cannot apply @{decorator} to {value!r}: it is a {kind} object, not a function. "
+            f"Put @{kind} above @{decorator} instead."
+        )
+    return check_callable("fn", value)
+
+
 def check_choice(option: str, value: T, choices: Sequence[object]) -> T:
     """Return *value* if it is one of *choices*, else raise ``ValueError``."""
     if value not in choices:

@@ -324,6 +324,66 @@ def test_filter_exceptions_propagate_untouched() -> None:
     assert info.value is error
 
 
+def test_cancellation_passes_through_an_async_join_point() -> None:
+    """asyncio.CancelledError from the coroutine passes through the pipeline untouched."""
+    points: dict[str, list[object]] = {}
+    seen: list[str] = []
+
+    @advertise("slow", points)
+    async def slow() -> None:
+        await asyncio.Event().wait()
+
+    async def watch(call: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await call()
+        finally:
+            seen.append("around saw the exit")
+
+    points["slow"] = [around(watch), after(lambda result: seen.append("after ran"))]
+
+    async def main() -> None:
+        task = asyncio.create_task(slow())
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert seen == ["around saw the exit"]
+
+
+@pytest.mark.parametrize("kind", [classmethod, staticmethod])
+def test_descriptor_objects_are_refused(kind: type) -> None:
+    """@advertise over @classmethod/@staticmethod raises TypeError saying to swap them."""
+
+    def method(*args: object) -> None:
+        """A method body."""
+
+    with pytest.raises(TypeError, match=f"Put @{kind.__name__} above @advertise instead"):
+        advertise("method", {})(kind(method))
+
+
+def test_descriptors_above_advertise_work() -> None:
+    """@classmethod and @staticmethod above @advertise bind as usual and run the pipeline."""
+    points: dict[str, list[object]] = {}
+
+    class Shop:
+        @classmethod
+        @advertise("build", points)
+        def build(cls, item: str) -> str:
+            return f"{cls.__name__} {item}"
+
+        @staticmethod
+        @advertise("price", points)
+        def price(amount: int) -> int:
+            return amount
+
+    points["build"] = [after(str.upper)]
+    points["price"] = [lambda amount: ((amount * 2,), {})]
+    assert (Shop.build("tea"), Shop().build("tea")) == ("SHOP TEA", "SHOP TEA")
+    assert (Shop.price(3), Shop().price(4)) == (6, 8)
+
+
 def test_filter_reprs_name_the_function() -> None:
     """before/after/around reprs show the wrapped function."""
 

@@ -350,6 +350,49 @@ def test_raising_logger_never_changes_what_caller_sees(
     assert "RuntimeError: filter bug" in stderr
 
 
+@pytest.mark.parametrize("kind", [classmethod, staticmethod])
+def test_descriptor_objects_are_refused(kind: type) -> None:
+    """@harness over @classmethod/@staticmethod raises TypeError saying to swap them."""
+
+    def method(*args: object) -> None:
+        """A method body."""
+
+    with pytest.raises(TypeError, match=f"Put @{kind.__name__} above @harness instead"):
+        harness(kind(method))
+    with pytest.raises(TypeError, match=f"it is a {kind.__name__} object, not a function"):
+        harness(name="x")(kind(method))
+
+
+def test_descriptors_above_harness_work(records: list[HarnessRecord]) -> None:
+    """@classmethod and @staticmethod above @harness bind as usual and report."""
+
+    class Service:
+        @classmethod
+        @harness
+        def build(cls, fail: bool) -> str:
+            if fail:
+                raise ValueError(cls.__name__)
+            return cls.__name__
+
+        @staticmethod
+        @harness
+        def check(value: int) -> int:
+            if value < 0:
+                raise ValueError(value)
+            return value
+
+    assert (Service.build(False), Service().build(False)) == ("Service", "Service")
+    assert (Service.check(1), Service().check(2)) == (1, 2)
+    with pytest.raises(ValueError):
+        Service().build(True)
+    with pytest.raises(ValueError):
+        Service.check(-1)
+    assert [record.function.rsplit(".", 1)[-1] for record in records if record.function] == [
+        "build",
+        "check",
+    ]
+
+
 def test_listener_hears_other_threads(records: list[HarnessRecord]) -> None:
     """A listener added in one thread hears harnesses in every other thread."""
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from dyno.utils import (
     check_callable,
     check_choice,
+    check_decoratable,
     check_exception_types,
     check_int,
     check_number,
@@ -131,6 +132,25 @@ def test_check_callable_and_choice() -> None:
     assert str(info.value) == (
         "'jitter' must be one of 'full', 'equal', None (got 'half' that is a <class 'str'>)"
     )
+
+
+def test_check_decoratable_refuses_descriptors_and_non_callables() -> None:
+    """Functions pass; classmethod/staticmethod objects and non-callables raise TypeError."""
+    assert check_decoratable("retry", print) is print
+
+    def plain() -> None:
+        """A function to wrap in descriptors."""
+
+    for kind in (classmethod, staticmethod):
+        descriptor = kind(plain)
+        with pytest.raises(TypeError) as info:
+            check_decoratable("retry", descriptor)
+        assert str(info.value) == (
+            f"Cannot apply @retry to {descriptor!r}: it is a {kind.__name__} object, not a "
+            f"function. Put @{kind.__name__} above @retry instead."
+        )
+    with pytest.raises(TypeError, match=r"'fn' must be callable \(got 3 that is a"):
+        check_decoratable("retry", 3)
 
 
 def test_check_exception_types() -> None:
