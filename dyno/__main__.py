@@ -74,18 +74,6 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _dashboard(args: argparse.Namespace) -> int:
     from dyno.dashboard import serve
-
-    for module in args.modules:
-        try:
-            importlib.import_module(module)
-        except ImportError as error:
-            print(
-                f"dyno dashboard: Cannot import {module!r}: {error}. "
-                "Pass a module importable from here (check the working directory and "
-                "PYTHONPATH).",
-                file=sys.stderr,
-            )
-            return 2
     from dyno.service import services
 
     try:
@@ -94,13 +82,25 @@ def _dashboard(args: argparse.Namespace) -> int:
         print(f"dyno dashboard: {error.strerror or error}", file=sys.stderr)
         return 1
     with dashboard:
-        names = ", ".join(sorted(services)) or "none yet"
         print(f"dyno dashboard: {dashboard.url}", flush=True)
         print(f"  stream (hystrix.stream): {dashboard.url}stream", flush=True)
         print(f"  Prometheus metrics:      {dashboard.url}metrics", flush=True)
-        print(f"  services: {names} (services created later show up too)", flush=True)
-        print("Press Ctrl-C to stop.", flush=True)
         try:
+            # Serving already: a module that runs its work at import is watched meanwhile.
+            for module in args.modules:
+                try:
+                    importlib.import_module(module)
+                except ImportError as error:
+                    print(
+                        f"dyno dashboard: Cannot import {module!r}: {error}. "
+                        "Pass a module importable from here (check the working directory "
+                        "and PYTHONPATH).",
+                        file=sys.stderr,
+                    )
+                    return 2
+            names = ", ".join(sorted(services)) or "none yet"
+            print(f"  services: {names} (services created later show up too)", flush=True)
+            print("Press Ctrl-C to stop.", flush=True)
             threading.Event().wait()
         except KeyboardInterrupt:
             print("dyno dashboard: stopped", flush=True)
@@ -147,8 +147,9 @@ def _parser() -> argparse.ArgumentParser:
         "dashboard",
         help="serve the dashboard for the services of this process",
         description=(
-            "Import the given modules (which define and run dyno services) and serve the "
-            "dashboard for every named service until Ctrl-C. In your own application, call "
+            "Serve the dashboard for every named dyno service of this process, then import "
+            "the given modules (which define the services and run the work that calls them; "
+            "one may run its work at import), until Ctrl-C. In your own application, call "
             "dyno.dashboard.serve() instead."
         ),
     )

@@ -391,8 +391,9 @@ class Simulation:
         Breaker transitions, and a dependency's scheduled outage beginning
         and ending (announced once its time has come).
         """
-        now = self.elapsed()
         with self._lock:
+            # Read under the lock: any transition already pending happened before now.
+            now = self.elapsed()
             for name, dependency in self.dependencies.items():
                 if dependency.outage is None:
                     continue

@@ -227,6 +227,58 @@ def test_dashboard_command_serves_a_modules_services_until_ctrl_c(tmp_path: Path
     assert rest == "dyno dashboard: stopped\n"
 
 
+def test_dashboard_command_watches_a_module_that_works_at_import(tmp_path: Path) -> None:
+    """A module whose import runs its work forever is served meanwhile; Ctrl-C ends both."""
+    (tmp_path / "busy_worker.py").write_text(
+        textwrap.dedent(
+            """
+            import threading
+            from dyno.service import service
+
+            @service("busy.step")
+            def step():
+                return None
+
+            pause = threading.Event()
+            while True:
+                step()
+                pause.wait(0.001)
+            """
+        )
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dyno", "dashboard", "--import", "busy_worker", "--interval", "0.1"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    try:
+        assert process.stdout is not None
+        match = re.fullmatch(
+            r"dyno dashboard: (http://127\.0\.0\.1:(\d+)/)\n", process.stdout.readline()
+        )
+        assert match
+        process.stdout.readline()
+        process.stdout.readline()
+        sock = socket.create_connection(("127.0.0.1", int(match.group(2))), timeout=10)
+        with sock:
+            sock.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+            received = b""
+            while b'"name":"busy.step"' not in received:
+                chunk = sock.recv(65536)
+                assert chunk, received
+                received += chunk
+        process.send_signal(signal.SIGINT)
+        rest, errors = process.communicate(timeout=TIMEOUT)
+    finally:
+        process.kill()
+        process.wait(timeout=TIMEOUT)
+    assert process.returncode == 0, errors
+    assert rest == "dyno dashboard: stopped\n"
+
+
 def test_dashboard_command_with_a_missing_module_says_so() -> None:
     """An --import that fails exits 2 naming the module."""
     result = run_dyno("dashboard", "--import", "no_such_module_here")
