@@ -265,6 +265,7 @@ _HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: the class was made by a class stateme
 _MAX_CACHED = 512
 _cache: dict[tuple[type[Exception], ...], type[CompoundException]] = {}
 _cache_lock = threading.Lock()
+_C_ATTRIBUTES = (types.MemberDescriptorType, types.GetSetDescriptorType)
 
 
 def make_compound_exception(errors: Iterable[Exception]) -> CompoundException:
@@ -360,7 +361,9 @@ def _instantiate(cls: type[CompoundException], errors: tuple[Exception, ...]) ->
     instance.args = errors[-1].args
     for kind in cls.__mro__[2:]:
         for name, member in vars(kind).items():
-            if isinstance(member, types.MemberDescriptorType) and not name.startswith("__"):
+            # Members are C fields and __slots__ (errno, encoding, ...); getsets are
+            # computed C attributes (OSError.characters_written). args is set above.
+            if isinstance(member, _C_ATTRIBUTES) and name != "args" and not name.startswith("__"):
                 _copy_member(instance, name, member, kind, errors)
     state = instance.__dict__
     for error in errors:
@@ -375,7 +378,7 @@ def _instantiate(cls: type[CompoundException], errors: tuple[Exception, ...]) ->
 def _copy_member(
     instance: CompoundException,
     name: str,
-    member: types.MemberDescriptorType,
+    member: types.MemberDescriptorType | types.GetSetDescriptorType,
     kind: type,
     errors: tuple[Exception, ...],
 ) -> None:

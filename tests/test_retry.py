@@ -1034,6 +1034,15 @@ def test_oserror_attributes_come_from_the_latest_oserror() -> None:
     assert failure.args == ("v",)
 
 
+def test_computed_c_attributes_come_from_the_latest_attempt_having_them() -> None:
+    """BlockingIOError's characters_written (a C getset, not a field) is copied too."""
+    errors = [BlockingIOError(11, "would block", 5), BlockingIOError(11, "again"), KeyError("k")]
+    failure = make_compound_exception(errors)
+    assert isinstance(failure, BlockingIOError)
+    assert failure.characters_written == 5
+    assert pickle.loads(pickle.dumps(failure)).characters_written == 5
+
+
 def test_unicode_decode_error_attributes_are_kept() -> None:
     """A UnicodeDecodeError attempt (five constructor args) keeps its attributes."""
     error = UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
