@@ -18,9 +18,9 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
-from dyno.utils import check_number
+from dyno.utils import check_number, describe
 
 __all__ = [
     "Clock",
@@ -55,6 +55,9 @@ class Clock(Protocol):
     async def asleep(self, seconds: float) -> None:
         """Suspend the calling task for *seconds* without blocking the loop."""
         ...
+
+
+C = TypeVar("C", bound=Clock)
 
 
 class SystemClock:
@@ -171,8 +174,8 @@ def set_clock(clock: Clock) -> Clock:
     global _clock
     if not isinstance(clock, Clock):
         raise TypeError(
-            f"'clock' must implement dyno.clock.Clock (now, wall, sleep, asleep) "
-            f"(got {clock!r} that is a {type(clock)!r})"
+            "'clock' must implement dyno.clock.Clock (now, wall, sleep, asleep) "
+            f"(got {describe(clock)})"
         )
     with _lock:
         previous, _clock = _clock, clock
@@ -180,11 +183,15 @@ def set_clock(clock: Clock) -> Clock:
 
 
 @contextmanager
-def use_clock(clock: Clock) -> Iterator[Clock]:
+def use_clock(clock: C) -> Iterator[C]:
     """Install *clock* process-wide for the ``with`` block, then restore the previous one.
 
     Worker threads see the clock too. Nesting works; each exit restores what
-    its entry replaced.
+    its entry replaced. The ``as`` target is *clock*, with its own type, so
+    ``with use_clock(FakeClock()) as clock: clock.advance(1)`` type-checks.
+
+    Raises:
+        TypeError: *clock* lacks the :class:`Clock` methods.
     """
     previous = set_clock(clock)
     try:
