@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import threading
 
 import pytest
@@ -338,3 +339,15 @@ def test_package_exports_are_lazy_and_complete() -> None:
     assert set(pytest_dyno.__all__) <= set(dir(pytest_dyno))
     with pytest.raises(AttributeError, match="module 'pytest_dyno' has no attribute 'nope'"):
         pytest_dyno.nope  # noqa: B018  # the attribute access is the test
+    for module_name in (
+        "breakers",
+        "flaky",
+        "harness",
+        "plugin",
+        "registry",
+        "strategies",
+        "timing",
+    ):
+        module = importlib.import_module(f"pytest_dyno.{module_name}")
+        for name in module.__all__:
+            assert hasattr(module, name), f"pytest_dyno.{module_name}.__all__ names {name!r}"
