@@ -564,8 +564,10 @@ class Retry:
         """Wrap *fn* (sync or async, function or method) to retry on each call.
 
         Raises:
-            TypeError: *fn* is not callable.
+            TypeError: *fn* is not callable, or is a staticmethod or classmethod
+                object (put that decorator above this one).
         """
+        _refuse_method_object(fn)
         check_callable("fn", fn)
         if is_async_callable(fn):
             return cast("Retrying[P, R]", _AsyncRetrying(self, fn))
@@ -623,6 +625,17 @@ class Retry:
         return f"retry({', '.join(parts)})"
 
 
+def _refuse_method_object(fn: object) -> None:
+    # A wrapper around a staticmethod object would bind the instance to it, and
+    # a classmethod object is not callable: the method decorator must be outermost.
+    if isinstance(fn, (staticmethod, classmethod)):
+        kind = type(fn).__name__
+        raise TypeError(
+            f"Cannot retry {fn!r}: it is a {kind} object, not a function. "
+            f"Put @{kind} above the retry decorator instead."
+        )
+
+
 def _name(value: object) -> str:
     if isinstance(value, (Fixed, Exponential)):
         return repr(value)
@@ -669,6 +682,7 @@ def retry(
         TypeError: An option has the wrong type.
         ValueError: An option is out of range.
     """
+    _refuse_method_object(attempts)
     if callable(attempts):
         return Retry()(attempts)
     on_classes = check_exception_types("on", on)

@@ -779,6 +779,45 @@ def test_methods_bind_to_their_instance() -> None:
     assert asyncio.run(Client("d", 1).afetch("#")) == "d#"
 
 
+def test_static_and_class_methods_retry_under_their_decorator() -> None:
+    """@staticmethod/@classmethod above @retry give working static and class methods."""
+
+    class Service:
+        @staticmethod
+        @retry(2, clock=FakeClock())
+        def double(x: int) -> int:
+            return 2 * x
+
+        @classmethod
+        @retry(2, clock=FakeClock())
+        def name(cls) -> str:
+            return cls.__name__
+
+    doubled = Service.double(2), Service().double(3)  # type: ignore[call-arg]  # mypy binds via __get__
+    named = Service.name(), Service().name()  # type: ignore[call-arg]  # mypy binds via __get__
+    assert (doubled, named) == ((4, 6), ("Service", "Service"))
+
+
+@pytest.mark.parametrize("kind", [staticmethod, classmethod])
+def test_method_objects_are_refused_with_advice(kind: type) -> None:
+    """@retry over a staticmethod/classmethod object (which would misbind) is refused."""
+
+    def fn(x: int) -> int:
+        return x
+
+    method = kind(fn)
+    message = (
+        f"Cannot retry {method!r}: it is a {kind.__name__} object, not a function. "
+        f"Put @{kind.__name__} above the retry decorator instead."
+    )
+    with pytest.raises(TypeError) as called:
+        retry(2)(method)
+    assert str(called.value) == message
+    with pytest.raises(TypeError) as bare:
+        retry(method)
+    assert str(bare.value) == message
+
+
 def test_statistics_are_per_thread() -> None:
     """Each thread reads the statistics of its own latest call."""
     clock = FakeClock()
