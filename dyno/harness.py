@@ -221,7 +221,7 @@ class Harness:
     threads at once: it holds only its configuration.
     """
 
-    __slots__ = ("_clock", "exceptions", "logger", "name")
+    __slots__ = ("_clock", "_exceptions", "_logger", "_name")
 
     def __init__(
         self,
@@ -236,21 +236,41 @@ class Harness:
                 "'logger' must be a logging.Logger or logging.LoggerAdapter "
                 f"(got {describe(logger)})"
             )
-        #: Where exceptions are logged (None: the ``dyno.harness`` logger, looked up at use).
-        self.logger = logger
-        #: The name given to records, or None.
-        self.name = check_type("name", name, (str, type(None)))
-        #: The exception classes reported; anything else passes through unseen.
-        self.exceptions = check_exception_types("exceptions", exceptions)
+        self._logger = logger
+        self._name = check_type("name", name, (str, type(None)))
+        self._exceptions = check_exception_types("exceptions", exceptions)
         self._clock = check_type("clock", clock, (Clock, type(None)))
+
+    # Read-only, so that functions decorated earlier and later with-blocks
+    # always agree on what this harness does.
+
+    @property
+    def logger(self) -> LoggerLike | None:
+        """Where exceptions are logged (None: the ``dyno.harness`` logger, looked up at use)."""
+        return self._logger
+
+    @property
+    def name(self) -> str | None:
+        """The name given to records, or None."""
+        return self._name
+
+    @property
+    def exceptions(self) -> tuple[type[BaseException], ...]:
+        """The exception classes reported; anything else passes through unseen."""
+        return self._exceptions
+
+    @property
+    def clock(self) -> Clock | None:
+        """The clock pinned at construction, or None for the dyno clock at each report."""
+        return self._clock
 
     def report(self, exception: BaseException, function: str | None = None) -> HarnessRecord:
         """Log and report *exception* as this harness, without raising it."""
         return report(
             exception,
             function=function,
-            harness=self.name,
-            logger=self.logger,
+            harness=self._name,
+            logger=self._logger,
             clock=self._clock,
         )
 
@@ -272,7 +292,7 @@ class Harness:
                 "the call. Use `with harness(...):` inside the generator instead."
             )
         qualname: str = getattr(fn, "__qualname__", None) or repr(fn)
-        caught = self.exceptions
+        caught = self._exceptions
 
         if inspect.isgeneratorfunction(fn):
             gen_fn = cast(Callable[P, Generator[object, object, object]], fn)
@@ -319,7 +339,7 @@ class Harness:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> Literal[False]:
-        if exc is not None and isinstance(exc, self.exceptions):
+        if exc is not None and isinstance(exc, self._exceptions):
             self.report(exc)
         # Never suppress: Python re-raises the original object with its traceback.
         return False
@@ -336,9 +356,9 @@ class Harness:
         return self.__exit__(exc_type, exc, tb)
 
     def __repr__(self) -> str:
-        logger = self.logger.name if self.logger is not None else DEFAULT_LOGGER
-        exceptions = ", ".join(kind.__qualname__ for kind in self.exceptions)
-        return f"<Harness name={self.name!r} logger={logger!r} exceptions=({exceptions})>"
+        logger = self._logger.name if self._logger is not None else DEFAULT_LOGGER
+        exceptions = ", ".join(kind.__qualname__ for kind in self._exceptions)
+        return f"<Harness name={self._name!r} logger={logger!r} exceptions=({exceptions})>"
 
 
 @overload

@@ -296,6 +296,21 @@ def test_exceptions_filter(records: list[HarnessRecord]) -> None:
     assert guard.exceptions == (LookupError,)
 
 
+def test_configuration_is_read_only() -> None:
+    """A harness's logger, name, exceptions and clock can be read but not reassigned."""
+    logger, clock = logging.getLogger("tests.harness.config"), FakeClock()
+    guard = harness(logger, name="db", exceptions=KeyError, clock=clock)
+    assert (guard.logger, guard.name, guard.exceptions, guard.clock) == (
+        logger,
+        "db",
+        (KeyError,),
+        clock,
+    )
+    for attribute in ("logger", "name", "exceptions", "clock"):
+        with pytest.raises(AttributeError):
+            setattr(guard, attribute, None)
+
+
 def test_raising_listener_never_changes_what_caller_sees(
     records: list[HarnessRecord], caplog: pytest.LogCaptureFixture
 ) -> None:
