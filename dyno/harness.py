@@ -85,6 +85,8 @@ class HarnessRecord:
 #: A listener is called with each :class:`HarnessRecord`; its return value is ignored.
 Listener: TypeAlias = Callable[[HarnessRecord], object]
 
+_NOT_A_LOGGER = "'logger' must be a logging.Logger or logging.LoggerAdapter (got {})"
+
 _listeners_lock = threading.Lock()
 # Copy-on-write: readers take the current tuple without locking.
 _listeners: tuple[Listener, ...] = ()
@@ -175,11 +177,15 @@ def report(
         The record the listeners received.
 
     Raises:
-        TypeError: *exception* is not an exception instance.
+        TypeError: *exception* is not an exception instance, *logger* is not a
+            logger, or *clock* is not a clock.
     """
     check_type("exception", exception, BaseException)
     if logger is None:
         logger = logging.getLogger(DEFAULT_LOGGER)
+    elif not _is_logger(logger):
+        raise TypeError(_NOT_A_LOGGER.format(describe(logger)))
+    check_type("clock", clock, (Clock, type(None)))
     record = HarnessRecord(
         exception=exception,
         function=function,
@@ -232,10 +238,7 @@ class Harness:
         clock: Clock | None = None,
     ) -> None:
         if logger is not None and not _is_logger(logger):
-            raise TypeError(
-                "'logger' must be a logging.Logger or logging.LoggerAdapter "
-                f"(got {describe(logger)})"
-            )
+            raise TypeError(_NOT_A_LOGGER.format(describe(logger)))
         self._logger = logger
         self._name = check_type("name", name, (str, type(None)))
         self._exceptions = check_exception_types("exceptions", exceptions)

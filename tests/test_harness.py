@@ -550,10 +550,18 @@ def test_report_logs_and_notifies_without_raising(
     assert logged.exc_info[1] is error
 
 
-def test_report_refuses_non_exceptions() -> None:
-    """report() raises TypeError for something that is not an exception."""
+def test_report_refuses_bad_input() -> None:
+    """report() raises TypeError naming a non-exception, a non-logger or a non-clock."""
     with pytest.raises(TypeError, match=r"'exception' must be <class 'BaseException'>"):
         report("boom")  # type: ignore[arg-type]  # bad input on purpose
+    with pytest.raises(TypeError) as info:
+        report(ValueError(), logger="app")  # type: ignore[arg-type]  # bad input on purpose
+    assert str(info.value) == (
+        "'logger' must be a logging.Logger or logging.LoggerAdapter "
+        "(got 'app' that is a <class 'str'>)"
+    )
+    with pytest.raises(TypeError, match=r"'clock' must be one of .* \(got 3 that is a"):
+        report(ValueError(), clock=3)  # type: ignore[arg-type]  # bad input on purpose
 
 
 def test_logger_adapter_is_a_logger(caplog: pytest.LogCaptureFixture) -> None:
