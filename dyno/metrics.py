@@ -571,8 +571,17 @@ class Metrics:
         supported. Exceptions always propagate unchanged.
 
         Raises:
-            TypeError: *fn* is not callable, or is an async generator function.
+            TypeError: *fn* is not callable, is an async generator function, or
+                is a staticmethod or classmethod object (put that decorator above).
         """
+        if isinstance(fn, (staticmethod, classmethod)):
+            # A wrapper would bind the instance to a staticmethod, and a
+            # classmethod object is not callable: the method decorator goes outside.
+            kind = type(fn).__name__
+            raise TypeError(
+                f"Cannot time {fn!r}: it is a {kind} object, not a function. "
+                f"Put @{kind} above the Metrics decorator instead."
+            )
         check_callable("fn", fn)
         if inspect.isasyncgenfunction(fn):
             raise TypeError(

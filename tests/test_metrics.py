@@ -715,6 +715,37 @@ def test_decorator_on_methods(metrics: Metrics) -> None:
     assert metrics.counts() == counts(success=1)
 
 
+def test_decorator_under_static_and_class_method_decorators(metrics: Metrics) -> None:
+    """@staticmethod/@classmethod above @metrics work; below it they are refused with advice."""
+
+    class Client:
+        @staticmethod
+        @metrics
+        def ping(x: int) -> int:
+            return x
+
+        @classmethod
+        @metrics
+        def name(cls) -> str:
+            return cls.__name__
+
+    assert (Client.ping(1), Client().ping(2), Client.name()) == (1, 2, "Client")
+    assert metrics.counts() == counts(success=3)
+
+    def helper(x: object) -> int:
+        return 0
+
+    methods: list[object] = [staticmethod(helper), classmethod(helper)]
+    for method in methods:
+        kind = type(method).__name__
+        with pytest.raises(TypeError) as info:
+            metrics(method)  # type: ignore[arg-type]  # bad input on purpose
+        assert str(info.value) == (
+            f"Cannot time {method!r}: it is a {kind} object, not a function. "
+            f"Put @{kind} above the Metrics decorator instead."
+        )
+
+
 def test_decorator_times_and_counts_async_calls(metrics: Metrics, clock: FakeClock) -> None:
     """@metrics on an async def gives an async wrapper that times the awaited call."""
 
