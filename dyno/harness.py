@@ -189,7 +189,7 @@ def report(
     record = HarnessRecord(
         exception=exception,
         function=function,
-        time=(clock if clock is not None else get_clock()).wall(),
+        time=float((clock if clock is not None else get_clock()).wall()),
         harness=harness,
     )
     where = function if function is not None else "a with block"

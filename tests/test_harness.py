@@ -480,6 +480,21 @@ def test_clock_installed_after_construction_is_used(records: list[HarnessRecord]
     assert [r.time for r in records] == [107.0, 107.0]
 
 
+class WholeSecondsClock(FakeClock):
+    """A clock whose wall() gives an int, as a hand-written test clock might."""
+
+    def wall(self) -> float:
+        return 1_700_000_000
+
+
+def test_record_time_is_always_a_float(records: list[HarnessRecord]) -> None:
+    """The record's time is a float even when the clock's wall() returns an int."""
+    with pytest.raises(ValueError), harness(clock=WholeSecondsClock()):
+        _boom()
+    assert type(records[0].time) is float
+    assert records[0].time == 1_700_000_000.0
+
+
 def test_record_is_frozen_and_slotted() -> None:
     """HarnessRecord is immutable and has no __dict__."""
     record = HarnessRecord(exception=ValueError(), function=None, time=1.0, harness=None)
