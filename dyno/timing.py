@@ -692,10 +692,19 @@ class Timed:
         """Wrap *fn* so each call is a child interval of the current timer.
 
         Raises:
-            TypeError: *fn* is not callable, or is a generator function (a
+            TypeError: *fn* is not callable, is a generator function (a
                 generator runs after the call returns; time the loop that
-                consumes it with ``with timed(...)`` instead).
+                consumes it with ``with timed(...)`` instead), or is a
+                staticmethod or classmethod object (put that decorator above).
         """
+        if isinstance(fn, (staticmethod, classmethod)):
+            # A wrapper would bind the instance to a staticmethod, and a
+            # classmethod object is not callable: the method decorator goes outside.
+            kind = type(fn).__name__
+            raise TypeError(
+                f"Cannot time {fn!r}: it is a {kind} object, not a function. "
+                f"Put @{kind} above @timed instead."
+            )
         if not callable(fn):
             raise TypeError(f"'fn' must be callable (got {describe(fn)})")
         if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
@@ -889,7 +898,8 @@ def timed(
     """
     if name is None or isinstance(name, str):
         return Timed(name, description)
-    if not callable(name):
+    target: object = name  # a classmethod object is not callable: Timed explains
+    if not callable(target) and not isinstance(target, classmethod):
         raise TypeError(
             "'name' must be a string or None, or timed must decorate a function "
             f"(got {describe(name)})"

@@ -750,6 +750,40 @@ def test_timed_method() -> None:
     assert [child.name for child in root.children] == ["load"]
 
 
+def test_timed_static_and_class_methods() -> None:
+    """@staticmethod/@classmethod above @timed work; below it they are refused with advice."""
+
+    class Repo:
+        @staticmethod
+        @timed("check")
+        def check(x: int) -> int:
+            return x
+
+        @classmethod
+        @timed
+        def make(cls) -> str:
+            return cls.__name__
+
+    with PerfTimer(clock=FakeClock()) as root:
+        assert (Repo.check(1), Repo().check(2), Repo.make()) == (1, 2, "Repo")
+    assert [child.name for child in root.children] == ["check", "check", Repo.make.__qualname__]
+
+    def helper(x: object) -> int:
+        return 0
+
+    methods: list[Any] = [staticmethod(helper), classmethod(helper)]
+    for method in methods:
+        kind = type(method).__name__
+        message = (
+            f"Cannot time {method!r}: it is a {kind} object, not a function. "
+            f"Put @{kind} above @timed instead."
+        )
+        for decorate in (timed, timed("x")):
+            with pytest.raises(TypeError) as info:
+                decorate(method)
+            assert str(info.value) == message
+
+
 def test_timed_stops_child_and_propagates_errors() -> None:
     """An exception inside a timed call stops its interval and passes through unchanged."""
     clock = FakeClock()
