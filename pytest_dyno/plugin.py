@@ -289,6 +289,8 @@ class _TimingReport:
         # xdist workers only attach trees to reports; the controller reports.
         self._is_worker = hasattr(config, "workerinput")
         self.entries: list[_Entry] = []
+        # In one process, trees are rendered only for the tests the report shows.
+        self._timers: dict[str, RootTimer] = {}
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -300,7 +302,10 @@ class _TimingReport:
             if state is not None and state.timer is not None:
                 setattr(report, REPORT_TREE, state.timer.as_dict())
                 if self._settings.report:
-                    setattr(report, REPORT_TEXT, state.timer.render())
+                    if self._is_worker:
+                        setattr(report, REPORT_TEXT, state.timer.render())
+                    else:
+                        self._timers[report.nodeid] = state.timer
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -332,7 +337,7 @@ class _TimingReport:
 
         path.parent.mkdir(parents=True, exist_ok=True)
         document = {"tests": [entry.as_json() for entry in self.entries]}
-        path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        path.write_text(json.dumps(document) + "\n", encoding="utf-8")
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self._is_worker:
@@ -342,8 +347,11 @@ class _TimingReport:
             terminalreporter.write_sep("=", f"dyno timing: {len(slowest)} slowest tests")
             for entry in slowest:
                 terminalreporter.write_line(f"{entry.duration:.3f}s {entry.outcome} {entry.nodeid}")
-                if entry.text is not None:
-                    for line in entry.text.splitlines():
+                text = entry.text
+                if text is None and entry.nodeid in self._timers:
+                    text = self._timers[entry.nodeid].render()
+                if text is not None:
+                    for line in text.splitlines():
                         terminalreporter.write_line(f"    {line}")
         if self._settings.json_path is not None:
             terminalreporter.write_sep(
