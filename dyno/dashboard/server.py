@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import socket
+import sys
 import threading
 from collections.abc import Callable, Generator, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -66,7 +67,7 @@ class _Server(ThreadingHTTPServer):
         self.metrics_source = metrics
         self.interval = interval
         self.stopping = threading.Event()
-        self.feeds: dict[float, _Feed] = {}
+        self.shared_feed: _Feed | None = None
         self.feeds_lock = threading.Lock()
         self.connections: set[socket.socket | tuple[bytes, socket.socket]] = set()
         self.connections_lock = threading.Lock()
@@ -75,7 +76,9 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
 
     def process_request(
-        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
+        self,
+        request: socket.socket | tuple[bytes, socket.socket],
+        client_address: Any,  # typeshed's socketserver types addresses as Any
     ) -> None:
         with self.connections_lock:
             self.connections.add(request)
@@ -87,16 +90,25 @@ class _Server(ThreadingHTTPServer):
         super().shutdown_request(request)
 
     def feed(self, interval: float) -> _Feed:
-        """Return the shared feed of events every *interval* seconds."""
+        """Return a feed of events every *interval* seconds.
+
+        Clients at the server's interval share one feed; a client asking for
+        another delay gets its own (so odd delays cannot pile up feeds).
+        """
+        if interval != self.interval:
+            return _Feed(self.stream_source, interval, self.stopping)
         with self.feeds_lock:
-            feed = self.feeds.get(interval)
-            if feed is None:
-                feed = self.feeds[interval] = _Feed(self.stream_source, interval, self.stopping)
-            return feed
+            if self.shared_feed is None:
+                self.shared_feed = _Feed(self.stream_source, interval, self.stopping)
+            return self.shared_feed
 
     def handle_error(self, request: object, client_address: object) -> None:
-        # socketserver prints tracebacks to stderr; a dashboard logs them instead.
-        logger.debug("error serving %s", client_address, exc_info=True)
+        # socketserver prints tracebacks to stderr; a dashboard logs them instead,
+        # quietly for the network's own errors (a client gone, a timeout).
+        if isinstance(sys.exc_info()[1], OSError):
+            logger.debug("connection error serving %s", client_address, exc_info=True)
+        else:
+            logger.exception("Cannot serve a dashboard request from %s", client_address)
 
     def drop_connections(self) -> None:
         """Shut down every open connection, so its handler thread ends now."""
