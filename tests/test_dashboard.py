@@ -44,16 +44,23 @@ def make_view(name: str, clock: FakeClock | None = None) -> View:
     return View(name, Metrics(name, clock=clock), CircuitBreaker(clock=clock))
 
 
+def metrics_of(view: View) -> Metrics:
+    """Return the view's metrics (every view these tests make has some)."""
+    assert view.metrics is not None
+    return view.metrics
+
+
 def busy_view(name: str = "db") -> View:
     """Return a view whose window holds a known mix of events."""
     view = make_view(name)
+    metrics = metrics_of(view)
     for _ in range(3):
-        view.metrics.success(0.010)
-    view.metrics.failure(0.020)
-    view.metrics.timeout(0.500)
-    view.metrics.short_circuit()
-    view.metrics.rejection()
-    view.metrics.fallback_success()
+        metrics.success(0.010)
+    metrics.failure(0.020)
+    metrics.timeout(0.500)
+    metrics.short_circuit()
+    metrics.rejection()
+    metrics.fallback_success()
     return view
 
 
@@ -332,7 +339,7 @@ def test_a_new_client_never_gets_stale_events(views: list[View]) -> None:
                 break
             idle.wait(0.01)
         assert not feed._producing
-        views[1].metrics.success(0.001)
+        metrics_of(views[1]).success(0.001)
         with StreamClient(server) as client:
             assert client.event_for("cache")["rollingCountSuccess"] == 1
 
@@ -387,7 +394,7 @@ def test_hystrix_event_counts_as_hystrix_does() -> None:
 def test_hystrix_latency_is_whole_ms_with_precise_extras() -> None:
     """latencyExecute holds whole milliseconds (as Hystrix); latencyMs the fractions."""
     view = make_view("fast")
-    view.metrics.success(0.0004)
+    metrics_of(view).success(0.0004)
     event = hystrix_event(view)
     assert event["latencyExecute"] == dict.fromkeys(
         ("0", "25", "50", "75", "90", "95", "99", "99.5", "100"), 0
