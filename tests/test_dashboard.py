@@ -36,6 +36,7 @@ HYSTRIX_FIELDS = (
     "latencyExecute_mean",
 )
 TIMEOUT = 10.0  # seconds any socket read in these tests may block
+MAX_EVENTS = 1000  # events a test reads at most while waiting for one (0.05 s apart)
 
 
 def make_view(name: str, clock: FakeClock | None = None) -> View:
@@ -118,12 +119,13 @@ class StreamClient:
                 parsed: dict[str, object] = json.loads("\n".join(data))
                 return parsed
 
-    def event_for(self, name: str) -> dict[str, object]:
-        """Return the next event about service *name*."""
-        while True:
+    def event_for(self, name: str, state: str | None = None) -> dict[str, object]:
+        """Return the next event about service *name* (in circuit *state*, if given)."""
+        for _ in range(MAX_EVENTS):
             event = self.event()
-            if event["name"] == name:
+            if event["name"] == name and state in (None, event["circuitState"]):
                 return event
+        raise AssertionError(f"no event for {name!r} in state {state!r} in {MAX_EVENTS} events")
 
     def reset(self) -> None:
         """Drop the connection abruptly (TCP RST), as a crashing client would."""
@@ -285,13 +287,11 @@ def test_stream_shows_state_changes(views: list[View], dashboard: DashboardServe
     with StreamClient(dashboard) as client:
         assert client.event_for("cache")["circuitState"] == "closed"
         breaker.force_open()
-        while (event := client.event_for("cache"))["circuitState"] != "forced_open":
-            pass
+        event = client.event_for("cache", "forced_open")
         assert event["isCircuitBreakerOpen"] is True
         assert event["propertyValue_circuitBreakerForceOpen"] is True
         breaker.release()
-        while client.event_for("cache")["circuitState"] != "closed":
-            pass
+        assert client.event_for("cache", "closed")["isCircuitBreakerOpen"] is False
 
 
 def test_no_services_streams_keepalive_comments() -> None:
