@@ -159,7 +159,7 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="MODULE",
-        help="import MODULE first (repeatable), e.g. myapp.services",
+        help="import MODULE once serving (repeatable), e.g. myapp.services",
     )
     dashboard.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
     dashboard.add_argument(
