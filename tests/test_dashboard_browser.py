@@ -95,6 +95,8 @@ def test_page_shows_each_service_and_its_circuit_opening_and_closing(
         assert card.find_element(By.CSS_SELECTOR, ".state").text == "OPEN"  # CSS upper-cases
         assert driver.find_element(By.ID, "summary").text == "4 services · 1 open"
         assert driver.title == "dyno dashboard (1 open)"
+        short = card.find_element(By.CSS_SELECTOR, ".short-circuited")
+        wait_for(driver, lambda d: int(short.text or 0) >= 40, "calls short-circuited")
         shot = tmp_path / "dashboard.png"
         driver.find_element(By.TAG_NAME, "body").screenshot(str(shot))
         assert shot.read_bytes().startswith(PNG)
