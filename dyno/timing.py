@@ -403,7 +403,15 @@ class PerfTimer:
 
     def _end(self, token: Token[PerfTimer | None]) -> None:
         self._stop_if_running()
-        _current.reset(token)
+        try:
+            _current.reset(token)
+        except ValueError:
+            # Exited in another context than it was entered in (say an async
+            # fixture's teardown, run in another task): the token does not
+            # apply here, so undo by hand what entering left visible here.
+            if _current.get() is self:
+                previous = token.old_value
+                _current.set(None if previous is Token.MISSING else previous)
 
     def __enter__(self) -> PerfTimer:
         """Start the timer and make it the current timer.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import inspect
 import json
@@ -224,6 +225,25 @@ def test_context_manager_tolerates_manual_stop() -> None:
         clock.advance(1)
     assert float(timer) == 1.0
     assert current_timer() is None
+
+
+def test_exit_in_another_context_stops_without_error() -> None:
+    """A timer entered in one context and exited in another (async teardown) stops cleanly."""
+    clock = FakeClock()
+    parent = PerfTimer("parent", clock=clock)
+    timer = parent("child")
+    with use_timer(parent):
+        entered = contextvars.copy_context()
+    assert entered.run(timer.__enter__) is timer
+    inherited = entered.run(contextvars.copy_context)  # say a task made inside the block
+    clock.advance(1)
+    inherited.run(timer.__exit__, None, None, None)
+    assert (timer.state, float(timer)) == ("stopped", 1.0)
+    assert inherited.run(current_timer) is parent
+    elsewhere = PerfTimer(clock=clock)
+    contextvars.copy_context().run(elsewhere.__enter__)
+    elsewhere.__exit__(None, None, None)  # it never became current here
+    assert (elsewhere.state, current_timer()) == ("stopped", None)
 
 
 def test_entering_a_started_timer_raises() -> None:
