@@ -369,6 +369,44 @@ def test_a_failing_service_does_not_blank_the_others(caplog: pytest.LogCaptureFi
     assert "Cannot report service 'broken' on the dashboard" in caplog.text
 
 
+def test_default_shows_the_named_services_of_dyno_service() -> None:
+    """serve() without services= streams every named dyno.service, including later ones."""
+    from dyno.service import service
+
+    @service("dashboard-test.first")
+    def first() -> int:
+        return 1
+
+    first()
+    with serve(interval=0.05) as server, StreamClient(server) as client:
+        assert client.event_for("dashboard-test.first")["rollingCountSuccess"] == 1
+
+        @service("dashboard-test.later")
+        def later() -> int:
+            return 2
+
+        assert client.event_for("dashboard-test.later")["requestCount"] == 0
+        text = get(server, "/metrics")[2].decode()
+    assert 'dyno_service_in_flight{service="dashboard-test.later"} 0' in text
+
+
+def test_services_without_metrics_are_left_out() -> None:
+    """A service made with metrics=False is not shown (it has nothing to show)."""
+    from dyno.service import service
+
+    @service("dashboard-test.unmetered", metrics=False)
+    def unmetered() -> None:
+        return None
+
+    with serve(services=[unmetered, make_view("metered")], interval=0.05) as server:
+        with StreamClient(server) as client:
+            assert {client.event()["name"] for _ in range(3)} == {"metered"}
+        text = get(server, "/metrics")[2].decode()
+    assert "unmetered" not in text
+    with pytest.raises(ValueError, match=r"^Cannot report service 'dashboard-test\.unmetered'"):
+        hystrix_event(unmetered)
+
+
 # -- hystrix_event and prometheus_text -------------------------------------------------
 
 
