@@ -17,13 +17,19 @@ if TYPE_CHECKING:
     # Redundant aliases mark these as re-exports for type checkers.
     from dyno.aspect import advertise as advertise
     from dyno.breaker import Breaker as Breaker
+    from dyno.breaker import BreakerSnapshot as BreakerSnapshot
     from dyno.breaker import BreakerState as BreakerState
     from dyno.breaker import Broken as Broken
     from dyno.breaker import CircuitBreaker as CircuitBreaker
     from dyno.breaker import Limiter as Limiter
     from dyno.breaker import RateLimited as RateLimited
+    from dyno.cache import CacheInfo as CacheInfo
+    from dyno.cache import DictCache as DictCache
     from dyno.cache import MemoryBackend as MemoryBackend
     from dyno.cache import RedisBackend as RedisBackend
+    from dyno.cache import exponential_timeout as exponential_timeout
+    from dyno.cache import linear_timeout as linear_timeout
+    from dyno.cache import static_timeout as static_timeout
     from dyno.cache import xfetch as xfetch
     from dyno.clock import Clock as Clock
     from dyno.clock import FakeClock as FakeClock
@@ -37,6 +43,7 @@ if TYPE_CHECKING:
     from dyno.injection import from_registry as from_registry
     from dyno.injection import inject as inject
     from dyno.injection import inject3 as inject3
+    from dyno.metrics import Latency as Latency
     from dyno.metrics import Metrics as Metrics
     from dyno.metrics import MetricsSnapshot as MetricsSnapshot
     from dyno.registry import NotRegistered as NotRegistered
@@ -47,6 +54,9 @@ if TYPE_CHECKING:
     from dyno.retry import exponential as exponential
     from dyno.retry import fixed as fixed
     from dyno.retry import make_compound_exception as make_compound_exception
+    from dyno.service import Service as Service
+    from dyno.service import ServiceFunction as ServiceFunction
+    from dyno.service import ServiceTimeout as ServiceTimeout
     from dyno.timing import PerfTimer as PerfTimer
     from dyno.timing import PrettyTime as PrettyTime
     from dyno.timing import current_timer as current_timer
@@ -75,7 +85,9 @@ _EXPORTS: dict[str, str] = {
     "current_timer": "dyno.timing",
     "Metrics": "dyno.metrics",
     "MetricsSnapshot": "dyno.metrics",
+    "Latency": "dyno.metrics",
     "Breaker": "dyno.breaker",
+    "BreakerSnapshot": "dyno.breaker",
     "BreakerState": "dyno.breaker",
     "Broken": "dyno.breaker",
     "CircuitBreaker": "dyno.breaker",
@@ -86,9 +98,17 @@ _EXPORTS: dict[str, str] = {
     "make_compound_exception": "dyno.retry",
     "fixed": "dyno.retry",
     "exponential": "dyno.retry",
+    "CacheInfo": "dyno.cache",
     "MemoryBackend": "dyno.cache",
+    "DictCache": "dyno.cache",
     "RedisBackend": "dyno.cache",
+    "static_timeout": "dyno.cache",
+    "linear_timeout": "dyno.cache",
+    "exponential_timeout": "dyno.cache",
     "xfetch": "dyno.cache",
+    "Service": "dyno.service",
+    "ServiceFunction": "dyno.service",
+    "ServiceTimeout": "dyno.service",
     "inject": "dyno.injection",
     "inject3": "dyno.injection",
     "Dependency": "dyno.injection",
