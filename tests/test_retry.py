@@ -1434,3 +1434,16 @@ def _iter_errors(n: int) -> Iterator[Exception]:
 def test_make_compound_accepts_any_iterable() -> None:
     """A generator of errors works as well as a list."""
     assert len(make_compound_exception(_iter_errors(3))) == 3
+
+
+def test_dunder_all_is_the_public_surface() -> None:
+    """__all__ names exactly the module's public classes and functions."""
+    public = {
+        name
+        for name, value in vars(retry_module).items()
+        if not name.startswith("_")
+        and getattr(value, "__module__", None) == retry_module.__name__
+        and (inspect.isclass(value) or inspect.isfunction(value))
+    }
+    assert set(retry_module.__all__) == public
+    assert len(retry_module.__all__) == len(public)

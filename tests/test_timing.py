@@ -1023,3 +1023,16 @@ def test_timed_tree_mirrors_the_call_tree(tree: tuple[str, int, object]) -> None
     assert [_recorded(child) for child in data["children"]] == [_shape(tree)]
     assert current_timer() is None
     assert json.loads(json.dumps(data)) == data
+
+
+def test_dunder_all_is_the_public_surface() -> None:
+    """__all__ names exactly the module's public classes and functions."""
+    public = {
+        name
+        for name, value in vars(timing_module).items()
+        if not name.startswith("_")
+        and getattr(value, "__module__", None) == timing_module.__name__
+        and (inspect.isclass(value) or inspect.isfunction(value))
+    }
+    assert set(timing_module.__all__) == public
+    assert len(timing_module.__all__) == len(public)
