@@ -261,18 +261,29 @@ _forcings: dict[str, list[tuple[object, BreakerState]]] = {}
 _KEEP: Final = object()  # _reforce(): leave the breaker's own forcing as it is
 
 
+# Names of breakers that died, pruned from _named under the lock. A weakref
+# callback may run inside garbage collection on any thread, even one that holds
+# the registry lock (a non-reentrant lock: taking it there would deadlock), so
+# it only appends here; deque.append is atomic.
+_dead: deque[str] = deque()
+
+
 def _live(name: str) -> list[_Switch]:
     """Return the live breakers called *name*, oldest first (registry lock held)."""
     refs = _named.get(name, ())
     return [switch for switch in (ref() for ref in refs) if switch is not None]
 
 
-def _forget(name: str, ref: weakref.ref[_Switch]) -> None:
-    with _registry_lock:
+def _prune() -> None:
+    """Drop the references of breakers that died (registry lock held)."""
+    while _dead:
+        name = _dead.popleft()
         refs = _named.get(name)
-        if refs is not None and ref in refs:
-            refs.remove(ref)
-            if not refs:
+        if refs is not None:
+            alive = [ref for ref in refs if ref() is not None]
+            if alive:
+                _named[name] = alive
+            else:
                 del _named[name]
 
 
@@ -283,6 +294,7 @@ class _BreakerView(Mapping[str, "Breaker | CircuitBreaker"]):
 
     def __getitem__(self, name: str) -> Breaker | CircuitBreaker:
         with _registry_lock:
+            _prune()
             live = _live(name)
         if not live:
             raise KeyError(name)
@@ -290,11 +302,13 @@ class _BreakerView(Mapping[str, "Breaker | CircuitBreaker"]):
 
     def __iter__(self) -> Iterator[str]:
         with _registry_lock:
+            _prune()
             names = [name for name in _named if _live(name)]
         return iter(names)
 
     def __len__(self) -> int:
         with _registry_lock:
+            _prune()
             return sum(1 for name in _named if _live(name))
 
     def __repr__(self) -> str:
@@ -371,8 +385,8 @@ class _Switch:
         self._listeners = ()
         if name is not None:
             with _registry_lock:
-                ref = weakref.ref(self, lambda ref: _forget(name, ref))
-                _named.setdefault(name, []).append(ref)
+                _prune()
+                _named.setdefault(name, []).append(weakref.ref(self, lambda _: _dead.append(name)))
                 stack = _forcings.get(name)
                 if stack:
                     self._forced = stack[-1][1]

@@ -7,6 +7,8 @@ import dataclasses
 import gc
 import logging
 import pickle
+import subprocess
+import sys
 
 import pytest
 
@@ -934,3 +936,48 @@ def test_unnamed_breakers_are_not_listed() -> None:
     keep = [CircuitBreaker(), Breaker()]
     assert set(breakers) == before
     assert keep
+
+
+class _Cycle:
+    """An object in a reference cycle holding a breaker: only the collector frees it."""
+
+    def __init__(self, breaker: Breaker | CircuitBreaker) -> None:
+        self.breaker = breaker
+        self.me = self
+
+
+def test_redefining_a_name_many_times_keeps_no_dead_entries() -> None:
+    """Breakers redefined under one name, freed by the collector, leave no entries behind."""
+    for _ in range(200):
+        _Cycle(CircuitBreaker("churned"))
+        _Cycle(Breaker("churned"))
+    survivor = CircuitBreaker("churned")
+    gc.collect()
+    assert breakers["churned"] is survivor
+    assert len(breaker_module._named["churned"]) == 1
+    del survivor
+    gc.collect()
+    assert "churned" not in breakers
+    assert "churned" not in breaker_module._named
+
+
+def test_collecting_a_breaker_while_the_registry_is_locked_does_not_deadlock() -> None:
+    """A named breaker freed by a collection that runs under the registry lock cannot hang it."""
+    # In a subprocess: a deadlock there fails this test instead of hanging the suite.
+    code = (
+        "import gc\n"
+        "from dyno import breaker\n"
+        "class Cycle:\n"
+        "    def __init__(self):\n"
+        "        self.me = self\n"
+        "        self.breaker = breaker.CircuitBreaker('cyclic')\n"
+        "Cycle()\n"
+        "with breaker._registry_lock:\n"
+        "    gc.collect()\n"
+        "assert 'cyclic' not in breaker.breakers\n"
+        "print('done')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "done\n", "")
