@@ -31,6 +31,7 @@ import inspect
 import logging
 import threading
 import weakref
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -168,19 +169,30 @@ class ServiceFunction(Protocol[P, R_co]):
 
 _registry_lock = threading.Lock()
 _named: dict[str, list[weakref.ref[Callable[..., object]]]] = {}
+# Names of services that died, pruned from _named under the lock. A weakref
+# callback may run inside garbage collection on any thread, even one that holds
+# the registry lock (a non-reentrant lock: taking it there would deadlock), so
+# it only appends here; deque.append is atomic.
+_dead: deque[str] = deque()
+
+
+def _prune() -> None:
+    """Drop the references of services that died (registry lock held)."""
+    while _dead:
+        name = _dead.popleft()
+        refs = _named.get(name)
+        if refs is not None:
+            alive = [ref for ref in refs if ref() is not None]
+            if alive:
+                _named[name] = alive
+            else:
+                del _named[name]
 
 
 def _register(name: str, fn: Callable[..., object]) -> None:
-    def forget(ref: weakref.ref[Callable[..., object]]) -> None:
-        with _registry_lock:
-            refs = _named.get(name)
-            if refs is not None and ref in refs:
-                refs.remove(ref)
-                if not refs:
-                    del _named[name]
-
     with _registry_lock:
-        _named.setdefault(name, []).append(weakref.ref(fn, forget))
+        _prune()
+        _named.setdefault(name, []).append(weakref.ref(fn, lambda _: _dead.append(name)))
 
 
 def _newest(name: str) -> ServiceFunction[..., object] | None:
@@ -199,6 +211,7 @@ class _ServiceView(Mapping[str, "ServiceFunction[..., object]"]):
 
     def __getitem__(self, name: str) -> ServiceFunction[..., object]:
         with _registry_lock:
+            _prune()
             fn = _newest(name)
         if fn is None:
             raise KeyError(name)
@@ -206,11 +219,13 @@ class _ServiceView(Mapping[str, "ServiceFunction[..., object]"]):
 
     def __iter__(self) -> Iterator[str]:
         with _registry_lock:
+            _prune()
             names = [name for name in _named if _newest(name) is not None]
         return iter(names)
 
     def __len__(self) -> int:
         with _registry_lock:
+            _prune()
             return sum(1 for name in _named if _newest(name) is not None)
 
     def __repr__(self) -> str:
@@ -484,6 +499,37 @@ def _shared_executor() -> ThreadPoolExecutor:
 _TIMED_EVENTS: Final = frozenset({"success", "failure", "timeout"})
 
 
+class _Counter:
+    """Counts the outcome of a service's failed attempts in its metrics.
+
+    Apart from :class:`_Plan` because the attempt closures the plan holds use
+    it: closures holding the plan would make a reference cycle, and a dropped
+    service (its breaker, its pool's threads) would live on until the next
+    garbage collection.
+    """
+
+    __slots__ = ("breaker", "excluded", "limiter", "metrics")
+
+    def __init__(
+        self,
+        metrics: Metrics | None,
+        breaker: CircuitBreaker | Breaker | None,
+        limiter: Limiter | None,
+        excluded: tuple[type[BaseException], ...],
+    ) -> None:
+        self.metrics = metrics
+        self.breaker = breaker
+        self.limiter = limiter
+        self.excluded = excluded
+
+    def failed(self, error: Exception, clock: Clock, start: float) -> None:
+        """Count the attempt that raised *error*, as :func:`dyno.metrics.classify` says."""
+        event = classify(error) or "failure"
+        # Short circuits and rejections never reached the dependency: no latency.
+        latency = clock.now() - start if event in _TIMED_EVENTS else None
+        cast(Metrics, self.metrics).record(event, latency)
+
+
 class _Plan:
     """Everything one decorated function needs per call, built once at decoration.
 
@@ -497,6 +543,7 @@ class _Plan:
         "attempt",
         "breaker",
         "clock",
+        "counter",
         "deadline",
         "excluded",
         "fallback",
@@ -546,6 +593,7 @@ class _Plan:
         if options.pool is not None:
             limiter = Limiter(options.pool, name=name, clock=clock)
         self.limiter: Limiter | None = limiter
+        self.counter = _Counter(self.metrics, self.breaker, limiter, self.excluded)
         self.guarded = self._stack(options, fn)
         self.attempt = self._metered(is_async_callable(fn))
 
@@ -587,7 +635,7 @@ class _Plan:
         guarded, metrics, pinned = self.guarded, self.metrics, self.clock
         if metrics is None:
             return guarded
-        success, failed = metrics.success, self.failed
+        success, failed = metrics.success, self.counter.failed
         begin, end = metrics.begin, metrics.end
         if asynchronous:
             async_guarded = cast("Callable[..., Awaitable[object]]", guarded)
@@ -623,13 +671,6 @@ class _Plan:
             return value
 
         return metered
-
-    def failed(self, error: Exception, clock: Clock, start: float) -> None:
-        """Count the attempt that raised *error*, as :func:`dyno.metrics.classify` says."""
-        event = classify(error) or "failure"
-        # Short circuits and rejections never reached the dependency: no latency.
-        latency = clock.now() - start if event in _TIMED_EVENTS else None
-        cast(Metrics, self.metrics).record(event, latency)
 
     def now(self) -> float:
         """Return the time on the service's clock (the dyno clock unless pinned)."""
@@ -830,7 +871,7 @@ def _sync_driver(plan: _Plan) -> Callable[..., object]:
     guarded = plan.guarded
     predicate = plan.predicate
     pinned = plan.clock
-    success, failed = metrics.success, plan.failed
+    success, failed = metrics.success, plan.counter.failed
     begin, end = metrics.begin, metrics.end
 
     def fast(*args: object, **kwargs: object) -> object:

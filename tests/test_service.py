@@ -9,13 +9,17 @@ from __future__ import annotations
 import gc
 import logging
 import pickle
+import subprocess
+import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dyno import service as service_module
 from dyno.breaker import (
     Breaker,
     BreakerState,
@@ -898,6 +902,82 @@ def test_services_vanish_with_their_functions() -> None:
     assert "ephemeral" not in services
     with pytest.raises(KeyError):
         services["ephemeral"]
+
+
+def test_dropped_service_frees_its_breaker_without_the_collector() -> None:
+    """A service no longer referenced frees its breaker at once: it holds no reference cycle."""
+
+    def make() -> Callable[[int], int]:
+        @service("acyclic", retry=2, limiter=2, harness=True)
+        def call(x: int) -> int:
+            return x
+
+        call(1)
+        return call
+
+    gc.collect()
+    gc.disable()  # only reference counting may free the service now
+    try:
+        made = make()
+        assert made.breaker is not None
+        breaker = weakref.ref(made.breaker)
+        del made
+        assert breaker() is None
+        assert "acyclic" not in services
+        assert "acyclic" not in breakers
+    finally:
+        gc.enable()
+
+
+def test_redefining_a_service_many_times_keeps_the_newest_and_no_dead_entries() -> None:
+    """A name redefined many times (a test suite's services) maps to the newest; the dead go."""
+
+    class Owner:  # a class is a reference cycle: only the collector frees its services
+        pass
+
+    def define() -> Owner:
+        class Redefined(Owner):
+            @service("redefined")
+            def call(self) -> int:
+                return 1
+
+        Redefined().call()
+        return Redefined()
+
+    for _ in range(100):
+        define()
+    newest = define()
+    assert services["redefined"].__qualname__.endswith("Redefined.call")
+    assert breakers["redefined"] is type(newest).call.breaker  # type: ignore[attr-defined]  # a ServiceFunction
+    gc.collect()
+    assert list(services).count("redefined") == 1
+    assert len(service_module._named["redefined"]) == 1
+    del newest
+    gc.collect()
+    assert "redefined" not in services
+    assert "redefined" not in service_module._named
+
+
+def test_collecting_a_service_while_the_registry_is_locked_does_not_deadlock() -> None:
+    """A service freed by a collection that runs under the registry lock cannot hang it."""
+    # In a subprocess: a deadlock there fails this test instead of hanging the suite.
+    code = (
+        "import gc\n"
+        "from dyno import service\n"
+        "class Cycle:\n"
+        "    @service.service('cyclic')\n"
+        "    def call(self):\n"
+        "        return 1\n"
+        "del Cycle\n"
+        "with service._registry_lock:\n"
+        "    gc.collect()\n"
+        "assert 'cyclic' not in service.services\n"
+        "print('done')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "done\n", "")
 
 
 def test_services_repr_lists_names() -> None:
