@@ -45,7 +45,7 @@ from typing import (
     overload,
 )
 
-from dyno.breaker import Breaker, Broken, CircuitBreaker, Limiter
+from dyno.breaker import Breaker, Broken, CircuitBreaker, Limiter, RateLimited
 from dyno.clock import Clock, get_clock
 from dyno.harness import Harness, LoggerLike
 from dyno.metrics import Metrics, classify
@@ -422,7 +422,10 @@ def service(
        ``fallback_failure`` and its error propagates, ``from`` the call's error.
 
     Exceptions the breaker ``exclude``\\ s (the caller's fault) are neither
-    retried nor sent to the fallback. ``BaseException``\\ s that are not
+    retried nor sent to the fallback, and count as successes. A
+    :class:`~dyno.breaker.Broken` or :class:`~dyno.breaker.RateLimited` from
+    another service called inside the function counts as a ``failure``, and
+    is not retried either. ``BaseException``\\ s that are not
     ``Exception``\\ s pass through at once, uncounted; the breaker ticket and
     the bulkhead slot are given back.
 
@@ -500,7 +503,7 @@ _TIMED_EVENTS: Final = frozenset({"success", "failure", "timeout"})
 
 
 class _Counter:
-    """Counts the outcome of a service's failed attempts in its metrics.
+    """Counts the outcome of a service's failed attempts in its metrics, as Hystrix does.
 
     Apart from :class:`_Plan` because the attempt closures the plan holds use
     it: closures holding the plan would make a reference cycle, and a dropped
@@ -523,8 +526,25 @@ class _Counter:
         self.excluded = excluded
 
     def failed(self, error: Exception, clock: Clock, start: float) -> None:
-        """Count the attempt that raised *error*, as :func:`dyno.metrics.classify` says."""
+        """Count the attempt that raised *error*, as :func:`dyno.metrics.classify` says.
+
+        But a :class:`~dyno.breaker.Broken` or :class:`~dyno.breaker.RateLimited`
+        that is not this service's own (told apart by name: it comes from a
+        service or breaker called inside the function) is a ``failure`` of the
+        dependency, as the breaker counts it and as Hystrix counts a nested
+        command's error; an exception the breaker excludes (the caller's fault)
+        is a ``success``, as the breaker counts it.
+        """
         event = classify(error) or "failure"
+        if isinstance(error, Broken):
+            if self.breaker is None or error.name != self.breaker.name:
+                event = "failure"
+        elif isinstance(error, RateLimited):
+            limiter = self.limiter
+            if limiter is None or (error.name, error.limit) != (limiter.name, limiter.limit):
+                event = "failure"
+        elif isinstance(error, self.excluded):
+            event = "success"
         # Short circuits and rejections never reached the dependency: no latency.
         latency = clock.now() - start if event in _TIMED_EVENTS else None
         cast(Metrics, self.metrics).record(event, latency)

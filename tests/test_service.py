@@ -418,8 +418,8 @@ def test_service_clock_reaches_the_components_it_makes() -> None:
     assert call.metrics.totals() == _counts(success=1)
 
 
-def test_nested_open_circuit_counts_as_a_short_circuit_and_stops_retries() -> None:
-    """A Broken from a service called inside is classified as a short circuit, not retried."""
+def test_nested_open_circuit_counts_as_a_failure_and_stops_retries() -> None:
+    """A Broken from a service called inside is a failure of the outer one, and not retried."""
     inner_breaker = CircuitBreaker("nested-inner")
     inner_breaker.force_open()
 
@@ -435,9 +435,40 @@ def test_nested_open_circuit_counts_as_a_short_circuit_and_stops_retries() -> No
         outer()
     assert caught.value.name == "nested-inner"
     assert outer.metrics is not None
-    assert outer.metrics.totals() == _counts(short_circuit=1)
+    # As in Hystrix (a nested command's error fails the outer command), and as
+    # the outer breaker counts it: the outer dependency did fail.
+    assert outer.metrics.totals() == _counts(failure=1)
+    assert outer.metrics.error_percentage == 100.0
     assert isinstance(outer.breaker, CircuitBreaker)
-    assert outer.breaker.snapshot().failures == 1  # the outer dependency did fail
+    assert outer.breaker.snapshot().failures == 1
+    assert inner.metrics is not None
+    assert inner.metrics.totals() == _counts(short_circuit=1)
+
+
+def test_nested_rejection_counts_as_a_failure() -> None:
+    """A RateLimited from a limiter called inside is a failure; the service's own a rejection."""
+    inner_limiter = Limiter(1, name="nested-pool")
+    own_limiter = Limiter(1)
+    inner_limiter.acquire()  # the inner bulkhead is full
+    try:
+
+        @service("nested-rejecting", limiter=own_limiter)
+        def outer() -> str:
+            with inner_limiter:
+                return "never"
+
+        with pytest.raises(RateLimited) as caught:
+            outer()
+        assert caught.value.name == "nested-pool"
+        assert outer.metrics is not None
+        assert outer.metrics.totals() == _counts(failure=1)
+        own_limiter.acquire()  # now the service's own bulkhead is full
+        with pytest.raises(RateLimited):
+            outer()
+        own_limiter.release()
+    finally:
+        inner_limiter.release()
+    assert outer.metrics.totals() == _counts(failure=1, rejection=1)
 
 
 def test_retry_on_selects_retried_exceptions() -> None:
@@ -559,6 +590,10 @@ def test_excluded_exceptions_are_not_retried_nor_sent_to_the_fallback() -> None:
         call()
     assert calls == [1]
     assert breaker.state == "closed"
+    assert call.metrics is not None
+    # The caller's fault, not the dependency's: a success, as the breaker counts it.
+    assert call.metrics.totals() == _counts(success=1)
+    assert breaker.snapshot().successes == 1
 
 
 # -- fallback ---------------------------------------------------------------------------
