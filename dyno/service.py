@@ -802,20 +802,20 @@ def _isolated(
             raise
         try:
             return future.result(timeout)
-        except TimeoutError:
-            if future.done():
-                pass  # finished as the wait ended, or fn raised TimeoutError itself
-            else:
-                _abandon(future, slots, late)
-                error = ServiceTimeout(name, cast(float, timeout))
-                if harness is not None:
-                    harness.report(error, qualname)
-                raise error from None
+        except TimeoutError as waited:
+            if future.done() and not future.cancelled() and future.exception() is waited:
+                raise  # fn raised TimeoutError itself, in time
+            # Even if it finished just after the wait gave up: a late result is
+            # never counted as a success.
+            _abandon(future, slots, late)
+            error = ServiceTimeout(name, cast(float, timeout))
+            if harness is not None:
+                harness.report(error, qualname)
+            raise error from None
         except BaseException:
             if not future.done():
                 _abandon(future, slots, late)
             raise
-        return future.result()
 
     return isolated
 
@@ -842,11 +842,18 @@ def _async_timeout(
         scope = asyncio.timeout(timeout)
         try:
             async with scope:
-                return await async_fn(*args, **kwargs)
-        except TimeoutError:
-            if scope.expired():
-                raise ServiceTimeout(name, timeout) from None
-            raise
+                value = await async_fn(*args, **kwargs)
+        except Exception as error:
+            if not scope.expired():
+                raise
+            # Cancelled at the deadline. A coroutine that caught the cancellation
+            # and raised something else still timed out.
+            cause = None if isinstance(error, TimeoutError) else error
+            raise ServiceTimeout(name, timeout) from cause
+        if scope.expired():
+            # It caught the cancellation and returned: a late result, never a success.
+            raise ServiceTimeout(name, timeout)
+        return value
 
     return bounded
 

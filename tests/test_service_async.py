@@ -271,6 +271,47 @@ def test_async_timeout_cancels_the_attempt() -> None:
     assert call.breaker.snapshot().failures == 1
 
 
+def test_async_attempt_swallowing_its_cancellation_still_times_out() -> None:
+    """A coroutine that catches the timeout's cancellation and returns gives no success."""
+    limiter = Limiter(1)
+
+    @service("async-swallowing", timeout=0.05, limiter=limiter)
+    async def call() -> str:
+        try:
+            await asyncio.Event().wait()  # never set: only the timeout ends this
+        except asyncio.CancelledError:
+            return "late"
+        return "never"
+
+    with pytest.raises(ServiceTimeout) as caught:
+        asyncio.run(call())
+    assert caught.value.__cause__ is None
+    assert limiter.in_flight == 0
+    assert call.metrics is not None
+    assert call.metrics.totals() == _counts(timeout=1)
+    assert isinstance(call.breaker, CircuitBreaker)
+    assert call.breaker.snapshot().failures == 1
+
+
+def test_async_attempt_failing_after_its_cancellation_times_out() -> None:
+    """An error a coroutine raises on its timeout's cancellation is a timeout, caused by it."""
+    error = ConnectionError("closing")
+
+    @service("async-failing-late", timeout=0.05)
+    async def call() -> str:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise error from None
+        return "never"
+
+    with pytest.raises(ServiceTimeout) as caught:
+        asyncio.run(call())
+    assert caught.value.__cause__ is error
+    assert call.metrics is not None
+    assert call.metrics.totals() == _counts(timeout=1)
+
+
 def test_async_timeout_returns_in_time_results() -> None:
     """An async attempt that finishes within its timeout returns normally."""
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
 import pytest
 
@@ -129,6 +129,51 @@ def test_timeout_falls_back() -> None:
         gate.set()
     assert call.metrics is not None
     assert call.metrics.totals() == _counts(timeout=1, fallback_success=1)
+
+
+class _JustLate(Future[object]):
+    """A future whose attempt finishes right after its caller's wait gives up."""
+
+    def __init__(self, job: Callable[[], object]) -> None:
+        super().__init__()
+        self.job = job
+
+    def result(self, timeout: float | None = None) -> object:
+        if timeout is not None and not self.done():
+            self.set_result(self.job())
+            raise TimeoutError  # what the wait saw, a moment before
+        return super().result(timeout)
+
+
+class _JustLateExecutor(Executor):
+    """An executor running each attempt as its caller's wait for it ends."""
+
+    def submit(  # type: ignore[override]  # narrower than Executor.submit's ParamSpec on purpose
+        self, fn: Callable[..., object], /, *args: object, **kwargs: object
+    ) -> Future[object]:
+        future = _JustLate(lambda: fn(*args, **kwargs))
+        assert future.set_running_or_notify_cancel()
+        return future
+
+
+def test_result_arriving_as_the_wait_gives_up_is_a_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An attempt that finished just after its wait timed out still counts as a timeout."""
+    monkeypatch.setattr(service_module, "_shared", _JustLateExecutor())
+    limiter = Limiter(1)
+
+    @service("just-late", timeout=0.05, limiter=limiter)
+    def call() -> str:
+        return "late"
+
+    with pytest.raises(ServiceTimeout):
+        call()
+    assert limiter.in_flight == 0
+    assert call.metrics is not None
+    assert call.metrics.totals() == _counts(timeout=1)
+    assert isinstance(call.breaker, CircuitBreaker)
+    assert call.breaker.snapshot().failures == 1
 
 
 def test_function_raising_timeout_error_itself_is_not_a_service_timeout() -> None:
