@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import itertools
 import logging
 import math
@@ -34,13 +35,14 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
-from types import TracebackType
+from types import CodeType, TracebackType
 from typing import TYPE_CHECKING, Final, ParamSpec, TypeVar, cast, final
 
 from dyno import clock as _clock_module
 from dyno.clock import Clock
 from dyno.utils import (
     check_choice,
+    check_decoratable,
     check_exception_types,
     check_int,
     check_number,
@@ -68,6 +70,33 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _logger = logging.getLogger("dyno.breaker")
+
+_GENERATOR_FLAGS: Final = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
+
+
+def _is_generator_function(fn: object) -> bool:
+    """Return True when calling *fn* makes a generator (sync or async) instead of running it."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    code = getattr(fn, "__code__", None)  # functions, and methods through __func__
+    return isinstance(code, CodeType) and bool(code.co_flags & _GENERATOR_FLAGS)
+
+
+def _check_guardable(decorator: str, fn: object) -> None:
+    """Refuse what a breaker or limiter cannot guard call by call.
+
+    Raises:
+        TypeError: *fn* is not callable, is a classmethod or staticmethod
+            object, or is a generator function: its body would run after the
+            call returned, so its failures would go uncounted (or unguarded).
+    """
+    check_decoratable(decorator, fn)
+    if _is_generator_function(fn):
+        raise TypeError(
+            f"Cannot apply @{decorator} to generator function {fn!r}: its body runs after the "
+            f"call returns, outside the {decorator}. Guard a function that returns the values "
+            "(say, a list), or the code that consumes the generator, instead."
+        )
 
 
 # -- exceptions ----------------------------------------------------------------
@@ -559,7 +588,13 @@ class Breaker(_Switch):
         return None
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
-        """Guard *fn* (sync or async): each call first checks the fuse."""
+        """Guard *fn* (sync or async): each call first checks the fuse.
+
+        Raises:
+            TypeError: *fn* is not callable, is a classmethod or staticmethod
+                object (put that decorator above), or is a generator function.
+        """
+        _check_guardable("breaker", fn)
         check = self.check
         if is_async_callable(fn):
             async_fn = cast("Callable[P, Awaitable[object]]", fn)
@@ -1113,8 +1148,11 @@ class CircuitBreaker(_Switch):
         """Guard *fn* (sync or async) with the breaker.
 
         Raises:
+            TypeError: *fn* is not callable, is a classmethod or staticmethod
+                object (put that decorator above), or is a generator function.
             Broken: From the wrapped function, when the breaker rejects a call.
         """
+        _check_guardable("breaker", fn)
         if is_async_callable(fn):
             async_fn = cast("Callable[P, Awaitable[R]]", fn)
             return cast("Callable[P, R]", self._async_wrapper(async_fn))
@@ -1227,8 +1265,12 @@ class CircuitBreaker(_Switch):
         when awaited.
 
         Raises:
+            TypeError: *fn* is not callable, or is a generator function (nothing
+                is counted: the mistake is the caller's).
             Broken: The breaker rejected the call.
         """
+        if not callable(fn) or _is_generator_function(fn):
+            _check_guardable("breaker", fn)
         if is_async_callable(fn):
             return cast(
                 "R", self._async_wrapper(cast("Callable[P, Awaitable[R]]", fn))(*args, **kwargs)
@@ -1521,7 +1563,13 @@ class Limiter:
         self.release()
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
-        """Limit concurrent calls of *fn* (sync or async)."""
+        """Limit concurrent calls of *fn* (sync or async).
+
+        Raises:
+            TypeError: *fn* is not callable, is a classmethod or staticmethod
+                object (put that decorator above), or is a generator function.
+        """
+        _check_guardable("limiter", fn)
         if is_async_callable(fn):
             async_fn = cast("Callable[P, Awaitable[object]]", fn)
 

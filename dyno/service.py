@@ -53,6 +53,7 @@ from dyno.retry import Retry, make_compound_exception
 from dyno.timing import Timed, current_timer
 from dyno.utils import (
     check_callable,
+    check_decoratable,
     check_int,
     check_optional_number,
     check_type,
@@ -310,11 +311,12 @@ class Service:
         """Guard *fn* (a sync or async function or method) with these options.
 
         Raises:
-            TypeError: *fn* is not callable, is a generator function, or is
-                sync with an async fallback.
+            TypeError: *fn* is not callable, is a classmethod or staticmethod
+                object (put that decorator above), is a generator function, or
+                is sync with an async fallback.
             ValueError: *fn* is async and a thread ``pool`` was asked for.
         """
-        check_callable("fn", fn)
+        check_decoratable("service", fn)
         if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
             raise TypeError(
                 f"Cannot make generator function {fn!r} a service: its body runs after the "

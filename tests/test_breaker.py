@@ -9,6 +9,7 @@ import logging
 import pickle
 import subprocess
 import sys
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
@@ -635,6 +636,43 @@ def test_decorator_keeps_metadata_and_works_on_methods() -> None:
     assert Client.fetch.__doc__ == "Fetch a key."
     assert Client().fetch("a") == "A"
     assert cb.snapshot().calls == 1
+
+
+def _generate() -> Iterator[int]:
+    yield 1
+
+
+async def _agenerate() -> AsyncIterator[int]:
+    yield 1
+
+
+@pytest.mark.parametrize("make", [CircuitBreaker, Breaker], ids=["circuit", "fuse"])
+@pytest.mark.parametrize("target", [_generate, _agenerate], ids=["sync", "async"])
+def test_generator_functions_are_refused(
+    make: Callable[[], Breaker | CircuitBreaker], target: Callable[[], object]
+) -> None:
+    """A generator function is refused: its body would run, uncounted, after the call."""
+    with pytest.raises(TypeError, match="Cannot apply @breaker to generator function"):
+        make()(target)
+
+
+def test_call_refuses_generator_functions_without_counting() -> None:
+    """breaker.call() of a generator function or a non-callable raises TypeError, counts nothing."""
+    cb = CircuitBreaker(clock=FakeClock())
+    with pytest.raises(TypeError, match="generator function"):
+        cb.call(_generate)
+    with pytest.raises(TypeError, match="'fn' must be callable"):
+        cb.call(3)  # type: ignore[arg-type]  # the point: not callable
+    assert cb.snapshot().calls == 0
+
+
+@pytest.mark.parametrize("kind", [classmethod, staticmethod])
+def test_classmethod_or_staticmethod_objects_are_refused(kind: type) -> None:
+    """@breaker under @classmethod/@staticmethod is refused with the order that works."""
+    for guard in (CircuitBreaker(), Breaker()):
+        with pytest.raises(TypeError) as caught:
+            guard(kind(lambda *args: 1))
+        assert str(caught.value).endswith(f"Put @{kind.__name__} above @breaker instead.")
 
 
 def test_async_decorator_counts_and_rejects() -> None:

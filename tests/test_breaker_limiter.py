@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -269,3 +269,16 @@ def test_bad_options(options: dict[str, object], error: type[Exception], message
     with pytest.raises(error) as info:
         Limiter(**options)  # type: ignore[arg-type]  # bad input on purpose
     assert str(info.value) == message
+
+
+def test_decorating_what_a_limiter_cannot_hold_is_refused() -> None:
+    """A generator function (its body runs after the call) or a classmethod object is refused."""
+
+    def generate() -> Iterator[int]:
+        yield 1
+
+    limiter = Limiter(1)
+    with pytest.raises(TypeError, match="Cannot apply @limiter to generator function"):
+        limiter(generate)
+    with pytest.raises(TypeError, match="Put @classmethod above @limiter instead"):
+        limiter(classmethod(lambda cls: 1))  # type: ignore[arg-type]  # the point

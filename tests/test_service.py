@@ -33,7 +33,7 @@ from dyno.clock import FakeClock, use_clock
 from dyno.harness import Harness, HarnessRecord, listening
 from dyno.metrics import EVENTS, Metrics
 from dyno.retry import CompoundException, fixed, retry
-from dyno.service import Service, ServiceTimeout, service, services
+from dyno.service import Service, ServiceFunction, ServiceTimeout, service, services
 from dyno.timing import PerfTimer
 from pytest_dyno.flaky import Flaky
 
@@ -942,7 +942,7 @@ def test_services_vanish_with_their_functions() -> None:
 def test_dropped_service_frees_its_breaker_without_the_collector() -> None:
     """A service no longer referenced frees its breaker at once: it holds no reference cycle."""
 
-    def make() -> Callable[[int], int]:
+    def make() -> ServiceFunction[[int], int]:
         @service("acyclic", retry=2, limiter=2, harness=True)
         def call(x: int) -> int:
             return x
@@ -1109,6 +1109,14 @@ def test_decorating_bad_targets_fails() -> None:
 
     with pytest.raises(TypeError, match="Cannot make generator function"):
         options(generate)
+
+
+@pytest.mark.parametrize("kind", [classmethod, staticmethod])
+def test_decorating_a_classmethod_or_staticmethod_object_says_to_swap(kind: type) -> None:
+    """@service under @classmethod/@staticmethod is refused with the order that works."""
+    with pytest.raises(TypeError) as caught:
+        service("swapped")(kind(lambda *args: 1))
+    assert str(caught.value).endswith(f"Put @{kind.__name__} above @service instead.")
 
 
 def test_sync_function_refuses_an_async_fallback() -> None:
