@@ -48,6 +48,7 @@ from dyno.utils import (
     check_number,
     check_optional_number,
     check_type,
+    describe,
     is_async_callable,
 )
 
@@ -80,6 +81,13 @@ def _is_generator_function(fn: object) -> bool:
         fn = fn.func
     code = getattr(fn, "__code__", None)  # functions, and methods through __func__
     return isinstance(code, CodeType) and bool(code.co_flags & _GENERATOR_FLAGS)
+
+
+def _finite(option: str, value: float, hint: str = "") -> float:
+    """Return *value*, or raise ``ValueError`` when it is infinite."""
+    if math.isinf(value):
+        raise ValueError(f"'{option}' must be finite{hint} (got {describe(value)})")
+    return value
 
 
 def _check_guardable(decorator: str, fn: object) -> None:
@@ -657,9 +665,9 @@ class CircuitBreaker(_Switch):
             :class:`Broken`.
         failure_ratio: Failed share (0 < ratio <= 1) that opens the breaker.
         volume: Calls the window must hold before the ratio applies (>= 1).
-        window: Seconds covered by the rolling window (> 0).
+        window: Seconds covered by the rolling window (> 0, finite).
         buckets: How many buckets the window is split into (>= 1).
-        reset_timeout: Seconds open before probing (>= 0).
+        reset_timeout: Seconds open before probing (>= 0, finite).
         probes: Concurrent half-open probes, all of which must succeed (>= 1).
         consecutive: Failures in a row that open the breaker (>= 1), or None.
         slow_call: Seconds (> 0) after which a call counts as failed, or None.
@@ -726,9 +734,13 @@ class CircuitBreaker(_Switch):
                 "failure_ratio", failure_ratio, low=0, low_open=True, high=1
             ),
             volume=check_int("volume", volume, low=1),
-            window=check_number("window", window, low=0, low_open=True),
+            window=_finite("window", check_number("window", window, low=0, low_open=True)),
             buckets=check_int("buckets", buckets, low=1),
-            reset_timeout=check_number("reset_timeout", reset_timeout, low=0),
+            reset_timeout=_finite(
+                "reset_timeout",
+                check_number("reset_timeout", reset_timeout, low=0),
+                "; to keep a breaker open until told otherwise, use force_open()",
+            ),
             probes=check_int("probes", probes, low=1),
             consecutive=None
             if consecutive is None
@@ -1358,7 +1370,8 @@ class Limiter:
 
     Args:
         limit: Calls allowed in flight at once (>= 1).
-        timeout: Seconds to wait for a free slot (>= 0; 0 fails at once).
+        timeout: Seconds to wait for a free slot (>= 0; 0 fails at once,
+            ``math.inf`` waits as long as it takes).
         name: Names the limiter in :class:`RateLimited`.
         clock: The clock to use; None reads ``dyno.clock.get_clock()`` at each use.
 
@@ -1472,7 +1485,9 @@ class Limiter:
                     remaining = deadline - self._now()
                     if remaining <= 0:
                         raise RateLimited(self._name, self._limit)
-                    woken = self._condition.wait(remaining)
+                    # Capped: timeout=inf means wait as long as it takes, and
+                    # threading refuses longer waits than TIMEOUT_MAX.
+                    woken = self._condition.wait(min(remaining, threading.TIMEOUT_MAX))
                     if self._take():
                         return
                     if not woken:

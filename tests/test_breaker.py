@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import gc
 import logging
+import math
 import pickle
 import subprocess
 import sys
@@ -829,6 +830,16 @@ def test_clock_going_back_does_not_strand_the_breaker() -> None:
         ({"consecutive": 0}, "'consecutive' must be >= 1 (got 0 that is a <class 'int'>)"),
         ({"slow_call": -2.0}, "'slow_call' must be > 0 (got -2.0 that is a <class 'float'>)"),
         ({"slow_call": 0}, "'slow_call' must be > 0 (got 0 that is a <class 'int'>)"),
+        ({"window": math.inf}, "'window' must be finite (got inf that is a <class 'float'>)"),
+        (
+            {"reset_timeout": math.inf},
+            "'reset_timeout' must be finite; to keep a breaker open until told otherwise, "
+            "use force_open() (got inf that is a <class 'float'>)",
+        ),
+        (
+            {"failure_ratio": math.nan},
+            "'failure_ratio' must be a number, not NaN (got nan that is a <class 'float'>)",
+        ),
     ],
 )
 def test_bad_values_raise_value_error(options: dict[str, object], message: str) -> None:

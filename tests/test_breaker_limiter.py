@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 from collections.abc import Callable, Iterator
 
@@ -107,6 +108,30 @@ def test_waiting_thread_gets_a_freed_slot() -> None:
     thread.join(WAIT)
     assert not thread.is_alive()
     assert got == [1]
+    assert (limiter.in_flight, limiter.waiting) == (0, 0)
+
+
+def test_infinite_timeout_waits_until_a_slot_frees() -> None:
+    """timeout=math.inf makes a thread wait as long as it takes (no OverflowError)."""
+    limiter = Limiter(1, timeout=math.inf, clock=FakeClock())
+    errors: list[BaseException] = []
+    limiter.acquire()
+
+    def waiter() -> None:
+        try:
+            with limiter:
+                pass
+        except BaseException as error:  # reported to the test thread below
+            errors.append(error)
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    _poll(lambda: limiter.waiting == 1 or bool(errors), "the thread to wait")
+    assert errors == []
+    limiter.release()
+    thread.join(WAIT)
+    assert not thread.is_alive()
+    assert errors == []
     assert (limiter.in_flight, limiter.waiting) == (0, 0)
 
 
