@@ -101,38 +101,62 @@ def test_dependency_healthy_failing_recovered_exact_counts_and_transitions(
     def stock(item: str) -> str:
         return dependency(item)
 
+    metrics = stock.metrics
+    assert metrics is not None
+
+    def window() -> tuple[str, int, int]:
+        snapshot = breaker.snapshot()
+        return snapshot.state.value, snapshot.calls, snapshot.failures
+
     # Healthy: three answers.
     assert [stock("a"), stock("b"), stock("c")] == ["fresh ('a',)", "fresh ('b',)", "fresh ('c',)"]
-    assert stock.metrics is not None
-    assert stock.metrics.totals() == _counts(success=3)
-    assert breaker.state == "closed"
+    assert metrics.totals() == _counts(success=3)
+    assert window() == ("closed", 3, 0)
+    assert transitions == []
 
-    # Failing: the first call fails twice (2 of 5 failed, below the ratio) and
-    # falls back; the second fails once (3 of 6: the circuit opens), its retry
-    # is short-circuited; the third never reaches the dependency.
+    # Failing: "d" fails twice (2 of 5 failed, below the ratio) and falls back;
+    # "e" fails once (3 of 6: the circuit opens) and its retry is
+    # short-circuited; "f" never reaches the dependency.
     dependency.healthy = False
     assert stock("d") == "stale d"
-    assert breaker.state == "closed"
+    assert window() == ("closed", 5, 2)
     assert stock("e") == "stale e"
-    assert breaker.state == "open"
+    assert window() == ("open", 6, 3)
+    assert transitions == [("closed", "open")]
     assert stock("f") == "stale f"
     assert len(dependency.calls) == 6
     assert fallbacks == [("d",), ("e",), ("f",)]
-    assert stock.metrics.totals() == _counts(
-        success=3, failure=3, short_circuit=2, fallback_success=3
-    )
+    assert metrics.totals() == _counts(success=3, failure=3, short_circuit=2, fallback_success=3)
 
-    # Recovered: after reset_timeout a probe goes through and closes the circuit.
+    # Still failing after reset_timeout: the probe fails and opens the circuit
+    # again; the retry after it is short-circuited.
+    clock.advance(4.0)
+    assert stock("early") == "stale early"  # 1 s before the probe is due
+    clock.advance(1.0)
+    assert stock("g") == "stale g"
+    assert len(dependency.calls) == 7
+    assert transitions == [("closed", "open"), ("open", "half_open"), ("half_open", "open")]
+    assert metrics.totals() == _counts(success=3, failure=4, short_circuit=4, fallback_success=5)
+
+    # Recovered: after another reset_timeout the probe succeeds and closes the
+    # circuit with an empty window; calls flow again.
     dependency.healthy = True
     clock.advance(5.0)
-    assert stock("g") == "fresh ('g',)"
     assert stock("h") == "fresh ('h',)"
-    assert len(dependency.calls) == 8
-    assert stock.metrics.totals() == _counts(
-        success=5, failure=3, short_circuit=2, fallback_success=3
-    )
-    assert transitions == [("closed", "open"), ("open", "half_open"), ("half_open", "closed")]
-    assert breaker.state == "closed"
+    assert window() == ("closed", 0, 0)
+    assert stock("i") == "fresh ('i',)"
+    assert window() == ("closed", 1, 0)
+    assert len(dependency.calls) == 9
+    assert fallbacks == [("d",), ("e",), ("f",), ("early",), ("g",)]
+    assert metrics.totals() == _counts(success=5, failure=4, short_circuit=4, fallback_success=5)
+    assert transitions == [
+        ("closed", "open"),
+        ("open", "half_open"),
+        ("half_open", "open"),
+        ("open", "half_open"),
+        ("half_open", "closed"),
+    ]
+    assert metrics.in_flight == 0
 
 
 def test_flaky_dependency_with_retries_counts_each_attempt(clock: FakeClock) -> None:

@@ -66,31 +66,46 @@ def test_async_dependency_healthy_failing_recovered(clock: FakeClock) -> None:
     async def stock(item: str) -> str:
         return await dependency(item)
 
-    async def story() -> list[str]:
-        results = [await stock(item) for item in "abc"]
+    metrics = stock.metrics
+    assert metrics is not None
+
+    def window() -> tuple[str, int, int]:
+        snapshot = breaker.snapshot()
+        return snapshot.state.value, snapshot.calls, snapshot.failures
+
+    async def story() -> None:
+        # Healthy.
+        assert [await stock(item) for item in "abc"] == ["fresh a", "fresh b", "fresh c"]
+        assert metrics.totals() == _counts(success=3)
+        assert (window(), transitions) == (("closed", 3, 0), [])
+        # Failing: "d" fails twice, "e" once (3 of 6 open the circuit), then
+        # its retry and "f" are short-circuited.
         dependency.healthy = False
-        results += [await stock(item) for item in "def"]
+        assert [await stock(item) for item in "def"] == ["stale d", "stale e", "stale f"]
+        assert dependency.calls == 6
+        assert (window(), transitions) == (("open", 6, 3), [("closed", "open")])
+        assert metrics.totals() == _counts(
+            success=3, failure=3, short_circuit=2, fallback_success=3
+        )
+        # Still failing when the probe goes: open again; its retry short-circuited.
+        clock.advance(5.0)
+        assert await stock("g") == "stale g"
+        assert dependency.calls == 7
+        assert transitions[1:] == [("open", "half_open"), ("half_open", "open")]
+        assert metrics.totals() == _counts(
+            success=3, failure=4, short_circuit=3, fallback_success=4
+        )
+        # Recovered: the next probe closes the circuit with an empty window.
         dependency.healthy = True
         clock.advance(5.0)
-        results += [await stock(item) for item in "gh"]
-        return results
+        assert [await stock(item) for item in "hi"] == ["fresh h", "fresh i"]
+        assert window() == ("closed", 1, 0)
+        assert transitions[3:] == [("open", "half_open"), ("half_open", "closed")]
 
-    assert asyncio.run(story()) == [
-        "fresh a",
-        "fresh b",
-        "fresh c",
-        "stale d",
-        "stale e",
-        "stale f",
-        "fresh g",
-        "fresh h",
-    ]
-    assert dependency.calls == 8
-    assert stock.metrics is not None
-    assert stock.metrics.totals() == _counts(
-        success=5, failure=3, short_circuit=2, fallback_success=3
-    )
-    assert transitions == [("closed", "open"), ("open", "half_open"), ("half_open", "closed")]
+    asyncio.run(story())
+    assert dependency.calls == 9
+    assert metrics.totals() == _counts(success=5, failure=4, short_circuit=3, fallback_success=4)
+    assert metrics.in_flight == 0
 
 
 def test_async_service_is_a_coroutine_function() -> None:
