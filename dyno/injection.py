@@ -34,6 +34,7 @@ Timeouts for :func:`socket`, in seconds (one connection attempt to one address):
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import inspect
 import socket as _socket
@@ -279,7 +280,8 @@ class _Plan:
     ) -> object:
         if slot.is_async:
             return await typing.cast(Awaitable[object], slot.make(self.target))
-        return await loop.run_in_executor(executor, _in_worker, slot, self.target)
+        context = contextvars.copy_context()  # as asyncio.to_thread: the caller's context
+        return await loop.run_in_executor(executor, context.run, _in_worker, slot, self.target)
 
     def _settle(self, slots: Sequence[_Slot], outcomes: Sequence[object]) -> dict[str, object]:
         """Turn one outcome per slot into values, falling back or raising for failures."""
@@ -325,10 +327,14 @@ def _run_on(executor: Executor, target: object, slots: Sequence[_Slot]) -> list[
     """Run every slot's factory concurrently and return each value or Exception, in order.
 
     The calling thread builds the first slot itself while the pool builds the
-    rest. BaseExceptions that are not Exceptions propagate at once.
+    rest, each in a copy of the caller's context (context variables such as
+    the current timer reach every factory). BaseExceptions that are not
+    Exceptions propagate at once.
     """
     futures: list[Future[object]] = [
-        executor.submit(_in_worker, slot, target) for slot in slots[1:]
+        # One copy each: a context cannot be entered by two threads at once.
+        executor.submit(contextvars.copy_context().run, _in_worker, slot, target)
+        for slot in slots[1:]
     ]
     outcomes: list[object] = []
     try:

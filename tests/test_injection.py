@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import pickle
 import socket as stdlib_socket
@@ -870,6 +871,36 @@ def test_parallel_async_target_runs_sync_factories_on_threads() -> None:
         return sorted([a, b, c])
 
     assert asyncio.run(f()) == [0, 1, 42]
+
+
+_REQUEST: contextvars.ContextVar[str] = contextvars.ContextVar("request", default="none")
+
+
+def test_parallel_factories_see_the_callers_context() -> None:
+    """Factories on pool threads see the caller's context variables, sync and async targets."""
+
+    def request() -> str:
+        return _REQUEST.get()
+
+    @inject(a=request, b=request, c=request, parallel=True)
+    def sync_target(a: str, b: str, c: str) -> list[str]:
+        return [a, b, c]
+
+    @inject(a=request, b=request, parallel=True)
+    async def async_target(a: str, b: str) -> list[str]:
+        return [a, b]
+
+    async def in_a_task() -> list[str]:
+        _REQUEST.set("task")
+        return await async_target()
+
+    def in_a_thread() -> list[str]:
+        _REQUEST.set("thread")
+        return sync_target()
+
+    # A fresh context each: the test leaves its own untouched.
+    assert contextvars.copy_context().run(in_a_thread) == ["thread"] * 3
+    assert asyncio.run(in_a_task()) == ["task"] * 2
 
 
 def test_nested_parallel_builds_do_not_deadlock() -> None:
