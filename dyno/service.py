@@ -260,15 +260,19 @@ class Service:
     name: str | None = None
     timeout: float | None = None
     retry: Retry | None = None  # an int given here becomes Retry(n)
-    breaker: CircuitBreaker | Breaker | bool = True
+    breaker: CircuitBreaker | Breaker | bool | None = True  # None becomes True
     limiter: Limiter | int | None = None
     pool: int | None = None
     fallback: Callable[..., object] | None = None
-    metrics: Metrics | bool = True
-    harness: Harness | LoggerLike | bool = False
+    metrics: Metrics | bool | None = True  # None becomes True
+    harness: Harness | LoggerLike | bool | None = False  # None becomes False
     clock: Clock | None = None
 
     def __post_init__(self) -> None:
+        # None means the default, as for service().
+        for option, default in (("breaker", True), ("metrics", True), ("harness", False)):
+            if getattr(self, option) is None:
+                object.__setattr__(self, option, default)
         check_type("name", self.name, (str, type(None)))
         timeout = check_optional_number("timeout", self.timeout, low=0, low_open=True)
         if timeout == float("inf"):
@@ -284,12 +288,19 @@ class Service:
                 "'retry' must be a dyno.retry.Retry policy, an int number of attempts, or None "
                 f"(got {describe(retry)})"
             )
-        check_type("breaker", self.breaker, (CircuitBreaker, Breaker, bool))
+        if not isinstance(self.breaker, (CircuitBreaker, Breaker, bool)):
+            raise TypeError(
+                "'breaker' must be a dyno.breaker.CircuitBreaker or Breaker, True, False or "
+                f"None (got {describe(self.breaker)})"
+            )
         limiter = self.limiter
         if isinstance(limiter, int) and not isinstance(limiter, bool):
             check_int("limiter", limiter, low=1)
-        else:
-            check_type("limiter", limiter, (Limiter, type(None)))
+        elif not isinstance(limiter, (Limiter, type(None))):
+            raise TypeError(
+                "'limiter' must be a dyno.breaker.Limiter, an int number of slots, or None "
+                f"(got {describe(limiter)})"
+            )
         if self.pool is not None:
             check_int("pool", self.pool, low=1)
             if limiter is not None:
@@ -299,7 +310,11 @@ class Service:
                 )
         if self.fallback is not None:
             check_callable("fallback", self.fallback)
-        check_type("metrics", self.metrics, (Metrics, bool))
+        if not isinstance(self.metrics, (Metrics, bool)):
+            raise TypeError(
+                "'metrics' must be a dyno.metrics.Metrics, True, False or None "
+                f"(got {describe(self.metrics)})"
+            )
         if not isinstance(self.harness, (Harness, logging.Logger, logging.LoggerAdapter, bool)):
             raise TypeError(
                 "'harness' must be True, a logging.Logger or logging.LoggerAdapter, a "
@@ -472,12 +487,12 @@ def service(
         name=name,
         timeout=timeout,
         retry=cast("Retry | None", retry),  # Service makes Retry(n) of an int
-        breaker=True if breaker is None else breaker,
+        breaker=breaker,
         limiter=limiter,
         pool=pool,
         fallback=fallback,
-        metrics=True if metrics is None else metrics,
-        harness=False if harness is None else harness,
+        metrics=metrics,
+        harness=harness,
         clock=clock,
     )
 
@@ -745,10 +760,10 @@ class _Plan:
         return error
 
 
-def _harness(option: Harness | LoggerLike | bool, name: str) -> Harness | None:
+def _harness(option: Harness | LoggerLike | bool | None, name: str) -> Harness | None:
     if isinstance(option, Harness):
         return option
-    if option is False:
+    if option is False or option is None:
         return None
     return Harness(None if option is True else option, name=name)
 

@@ -1094,14 +1094,29 @@ def test_service_timeout_carries_name_and_timeout_and_pickles() -> None:
         ({"retry": 0}, ValueError, "'retry' must be >= 1 (got 0 that is a <class 'int'>)"),
         ({"retry": True}, TypeError, "'retry' must be a dyno.retry.Retry policy"),
         ({"retry": "3"}, TypeError, "'retry' must be a dyno.retry.Retry policy"),
-        ({"breaker": "yes"}, TypeError, "'breaker' must be one of"),
+        (
+            {"breaker": "yes"},
+            TypeError,
+            "'breaker' must be a dyno.breaker.CircuitBreaker or Breaker, True, False or None "
+            "(got 'yes' that is a <class 'str'>)",
+        ),
         ({"limiter": 0}, ValueError, "'limiter' must be >= 1 (got 0 that is a <class 'int'>)"),
-        ({"limiter": 2.5}, TypeError, "'limiter' must be one of"),
+        (
+            {"limiter": 2.5},
+            TypeError,
+            "'limiter' must be a dyno.breaker.Limiter, an int number of slots, or None "
+            "(got 2.5 that is a <class 'float'>)",
+        ),
         ({"pool": 0}, ValueError, "'pool' must be >= 1 (got 0 that is a <class 'int'>)"),
         ({"pool": "4"}, TypeError, "'pool' must be an int"),
         ({"limiter": 2, "pool": 2}, ValueError, "Cannot use both 'limiter' (2) and 'pool' (2)"),
         ({"fallback": "cached"}, TypeError, "'fallback' must be callable (got 'cached'"),
-        ({"metrics": "yes"}, TypeError, "'metrics' must be one of"),
+        (
+            {"metrics": "yes"},
+            TypeError,
+            "'metrics' must be a dyno.metrics.Metrics, True, False or None "
+            "(got 'yes' that is a <class 'str'>)",
+        ),
         ({"harness": "yes"}, TypeError, "'harness' must be True, a logging.Logger"),
         ({"clock": object()}, TypeError, "'clock' must be"),
         ({"name": 3}, TypeError, "'name' must be one of"),
@@ -1120,6 +1135,12 @@ def test_service_validates_when_constructed_directly() -> None:
     """Service(...) validates like service(...)."""
     with pytest.raises(ValueError, match="'timeout' must be > 0"):
         Service(timeout=-1.0)
+
+
+def test_service_options_take_none_for_the_defaults_as_service_does() -> None:
+    """Service(breaker=None, metrics=None, harness=None) is Service(), as for service()."""
+    assert Service(breaker=None, metrics=None, harness=None) == Service() == service()
+    assert repr(Service(breaker=None)) == "service()"
 
 
 def test_decorating_bad_targets_fails() -> None:
