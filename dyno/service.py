@@ -613,7 +613,7 @@ class _Plan:
         breaker = options.breaker
         if breaker is True:
             breaker = CircuitBreaker(name, clock=clock)
-        # Not `breaker or None`: a tripped fuse or an open breaker is falsy.
+        # Not `breaker or None`: a tripped fuse is falsy.
         self.breaker: CircuitBreaker | Breaker | None = None if breaker is False else breaker
         self.excluded: tuple[type[BaseException], ...] = (
             breaker.config.exclude if isinstance(breaker, CircuitBreaker) else ()
