@@ -37,6 +37,7 @@ import asyncio
 import contextvars
 import functools
 import inspect
+import math
 import socket as _socket
 import sys
 import threading
@@ -1037,17 +1038,22 @@ def socket(
 
     Raises:
         TypeError: An option of the wrong type.
-        ValueError: *timeout* <= 0, *retries* < 1, *port* outside 1..65535.
+        ValueError: *timeout* <= 0 or infinite, *retries* < 1, *port* outside
+            1..65535 or an empty service name.
     """
     check_type("host", host, str)
     if isinstance(port, str):
         if not port:
-            raise ValueError(f"'port' must be a port number or a service name (got {port!r})")
+            raise ValueError(
+                f"'port' must be a port number or a service name (got {describe(port)})"
+            )
     else:
         port = check_int("port", port, low=1)
         if port > 65535:
             raise ValueError(f"'port' must be <= 65535 (got {describe(port)})")
     timeout = check_optional_number("timeout", timeout, low=0, low_open=True)
+    if timeout == math.inf:  # the socket module cannot wait that long
+        raise ValueError(f"'timeout' must be finite; pass None to block (got {describe(timeout)})")
     retries = check_int("retries", retries, low=1)
     family = check_int("family", family)
     type = check_int("type", type)

@@ -1089,6 +1089,11 @@ def test_socket_resolution_failure_is_still_a_connection_error(
         ({"port": 70000}, ValueError, "'port' must be <= 65535"),
         ({"port": ""}, ValueError, "'port' must be a port number or a service name"),
         ({"host": 127}, TypeError, "'host' must be <class 'str'>"),
+        (
+            {"timeout": float("inf")},
+            ValueError,
+            r"'timeout' must be finite; pass None to block \(got inf that is a <class 'float'>\)",
+        ),
     ],
 )
 def test_socket_bad_options(
