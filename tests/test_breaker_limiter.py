@@ -157,9 +157,10 @@ def test_async_timeout_is_measured_on_the_clock() -> None:
     assert (limiter.in_flight, limiter.waiting) == (0, 0)
 
 
-def test_waiting_task_gets_a_freed_slot() -> None:
-    """A task waiting on a full limiter takes the slot another task frees."""
-    limiter = Limiter(1, timeout=WAIT, clock=FakeClock())
+@pytest.mark.parametrize("timeout", [WAIT, math.inf])
+def test_waiting_task_gets_a_freed_slot(timeout: float) -> None:
+    """A task waiting on a full limiter (any timeout, infinite too) takes the freed slot."""
+    limiter = Limiter(1, timeout=timeout, clock=FakeClock())
     order: list[str] = []
 
     async def holder(release: asyncio.Event) -> None:
