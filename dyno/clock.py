@@ -158,6 +158,29 @@ _lock = threading.Lock()
 _clock: Clock = SystemClock()
 
 
+def check_clock(option: str, value: C | None, *, optional: bool = True) -> C | None:
+    """Return *value* if it is a clock instance (or None, when *optional*), else raise.
+
+    A clock *class* has the methods too, so the :class:`Clock` protocol alone
+    would let ``use_clock(FakeClock)`` through, to fail later at the first
+    ``now()``; it is refused here with the fix.
+
+    Raises:
+        TypeError: *value* is a class, or lacks the :class:`Clock` methods.
+    """
+    if isinstance(value, type):
+        raise TypeError(
+            f"Cannot use the class {value.__qualname__} as {option!r}: a clock is an "
+            f"instance. Pass {value.__qualname__}() instead."
+        )
+    if (value is not None or not optional) and not isinstance(value, Clock):
+        raise TypeError(
+            f"'{option}' must implement dyno.clock.Clock (now, wall, sleep, asleep) "
+            f"(got {describe(value)})"
+        )
+    return value
+
+
 def get_clock() -> Clock:
     """Return the process-wide clock (a :class:`SystemClock` unless replaced)."""
     return _clock
@@ -169,14 +192,10 @@ def set_clock(clock: Clock) -> Clock:
     Prefer :func:`use_clock`, which puts the previous clock back.
 
     Raises:
-        TypeError: *clock* lacks the :class:`Clock` methods.
+        TypeError: *clock* lacks the :class:`Clock` methods, or is a class.
     """
     global _clock
-    if not isinstance(clock, Clock):
-        raise TypeError(
-            "'clock' must implement dyno.clock.Clock (now, wall, sleep, asleep) "
-            f"(got {describe(clock)})"
-        )
+    check_clock("clock", clock, optional=False)
     with _lock:
         previous, _clock = _clock, clock
     return previous

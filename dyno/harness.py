@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal, ParamSpec, TypeAlias, TypeVar, cast, overload
 
-from dyno.clock import Clock, get_clock
+from dyno.clock import Clock, check_clock, get_clock
 from dyno.utils import (
     check_callable,
     check_decoratable,
@@ -185,7 +185,7 @@ def report(
         logger = logging.getLogger(DEFAULT_LOGGER)
     elif not _is_logger(logger):
         raise TypeError(_NOT_A_LOGGER.format(describe(logger)))
-    check_type("clock", clock, (Clock, type(None)))
+    check_clock("clock", clock)
     record = HarnessRecord(
         exception=exception,
         function=function,
@@ -242,7 +242,7 @@ class Harness:
         self._logger = logger
         self._name = check_type("name", name, (str, type(None)))
         self._exceptions = check_exception_types("exceptions", exceptions)
-        self._clock = check_type("clock", clock, (Clock, type(None)))
+        self._clock = check_clock("clock", clock)
 
     # Read-only, so that functions decorated earlier and later with-blocks
     # always agree on what this harness does.

@@ -11,7 +11,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dyno import clock as clock_module
-from dyno.clock import Clock, FakeClock, SystemClock, get_clock, set_clock, use_clock
+from dyno.clock import (
+    Clock,
+    FakeClock,
+    SystemClock,
+    check_clock,
+    get_clock,
+    set_clock,
+    use_clock,
+)
 
 
 def test_default_clock_is_system_clock() -> None:
@@ -192,6 +200,36 @@ def test_set_clock_returns_previous_and_refuses_non_clocks() -> None:
     with pytest.raises(TypeError, match=r"'clock' must implement dyno.clock.Clock .* \(got 3 that"):
         set_clock(3)  # type: ignore[arg-type]  # bad input on purpose
     assert get_clock() is original
+
+
+@pytest.mark.parametrize("bad", [FakeClock, None])
+def test_set_clock_refuses_a_clock_class_and_none(bad: object) -> None:
+    """use_clock(FakeClock) (the class) and None raise TypeError at once, saying what to pass."""
+    original = get_clock()
+    with pytest.raises(TypeError) as info, use_clock(bad):  # type: ignore[type-var]  # bad input
+        pass
+    assert get_clock() is original
+    if bad is None:
+        assert str(info.value) == (
+            "'clock' must implement dyno.clock.Clock (now, wall, sleep, asleep) "
+            "(got None that is a <class 'NoneType'>)"
+        )
+    else:
+        assert str(info.value) == (
+            "Cannot use the class FakeClock as 'clock': a clock is an instance. "
+            "Pass FakeClock() instead."
+        )
+
+
+def test_check_clock_for_clock_options() -> None:
+    """check_clock passes clocks and None, and refuses classes and non-clocks naming the option."""
+    clock = FakeClock()
+    assert check_clock("clock", clock) is clock
+    assert check_clock("clock", None) is None
+    with pytest.raises(TypeError, match=r"Cannot use the class SystemClock as 'timer_clock'"):
+        check_clock("timer_clock", SystemClock)  # type: ignore[arg-type]  # bad input on purpose
+    with pytest.raises(TypeError, match=r"'timer_clock' must implement .* \(got 'x' that is a"):
+        check_clock("timer_clock", "x")  # type: ignore[arg-type]  # bad input on purpose
 
 
 def test_reprs() -> None:
