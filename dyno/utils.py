@@ -77,7 +77,8 @@ def check_number(
     """Check that *value* is a real number within bounds and return it as a float.
 
     Booleans are refused (``True`` is not a sensible number of seconds), and so
-    are NaN and, unless a bound allows them, infinities.
+    is NaN. Infinities pass unless a bound excludes them (an infinite timeout
+    reads naturally as "no limit").
 
     Args:
         option: The option's name, for the message.

@@ -92,6 +92,15 @@ def test_check_number_refuses_bools_and_nan() -> None:
         check_number("volume", math.nan)
 
 
+def test_check_number_infinities_follow_the_bounds() -> None:
+    """Infinity passes where no bound excludes it; a bound on its side refuses it."""
+    assert check_number("timeout", math.inf, low=0) == math.inf
+    with pytest.raises(ValueError, match=r"'ratio' must be <= 1 \(got inf that is a"):
+        check_number("ratio", math.inf, low=0, high=1)
+    with pytest.raises(ValueError, match=r"'timeout' must be >= 0 \(got -inf that is a"):
+        check_number("timeout", -math.inf, low=0)
+
+
 def test_check_int() -> None:
     """check_int wants an int at or above the bound."""
     assert check_int("attempts", 3, low=1) == 3
