@@ -41,7 +41,7 @@ from contextvars import ContextVar
 from types import MappingProxyType, TracebackType
 from typing import Any, NoReturn, SupportsIndex, TypeVar, overload
 
-from dyno.utils import check_type
+from dyno.utils import check_type, describe
 
 __all__ = [
     "Registry",
@@ -97,7 +97,9 @@ class Registry(MutableMapping[Hashable, object]):
             is called ``'default'``).
 
     Raises:
-        TypeError: *name* is not a string or None.
+        TypeError: *name* is not a string or None, or *initial* is neither a
+            mapping nor an iterable of pairs.
+        ValueError: An item of *initial* is not a pair.
     """
 
     __slots__ = ("__weakref__", "_data", "_lock", "_name")
@@ -117,7 +119,7 @@ class Registry(MutableMapping[Hashable, object]):
         # so they skip it; restore() swaps in a whole new dict so that no
         # reader ever sees it half done.
         self._lock = threading.RLock()
-        self._data = _as_dict(initial)
+        self._data = _as_dict("initial", initial)
 
     @property
     def name(self) -> str | None:
@@ -208,7 +210,7 @@ class Registry(MutableMapping[Hashable, object]):
         **kwargs: object,
     ) -> None:
         """Register every pair of *other* and *kwargs* at once (atomically)."""
-        changes = _as_dict(other)
+        changes = _as_dict("other", other)
         changes.update(kwargs)
         with self._lock:
             self._data.update(changes)
@@ -269,7 +271,7 @@ class Registry(MutableMapping[Hashable, object]):
         """
         changes: dict[Hashable, object] = {}
         if values is not None:
-            changes.update(_as_dict(check_type("values", values, Mapping)))
+            changes.update(_as_dict("values", check_type("values", values, Mapping)))
         changes.update(kwargs)
         return _Override(self, changes)
 
@@ -284,7 +286,7 @@ class Registry(MutableMapping[Hashable, object]):
         Raises:
             TypeError: *snapshot* is not a mapping.
         """
-        contents = _as_dict(check_type("snapshot", snapshot, Mapping))
+        contents = _as_dict("snapshot", check_type("snapshot", snapshot, Mapping))
         with self._lock:
             self._data = contents
 
@@ -298,10 +300,23 @@ class Registry(MutableMapping[Hashable, object]):
         return f"<{type(self).__name__}{label} keys=[{shown}]>"
 
 
-def _as_dict(items: Mapping[K, object] | Iterable[tuple[K, object]]) -> dict[Hashable, object]:
-    """Copy a mapping or ``(key, value)`` pairs into a dict, as ``dict()`` would."""
+def _as_dict(
+    option: str, items: Mapping[K, object] | Iterable[tuple[K, object]]
+) -> dict[Hashable, object]:
+    """Copy a mapping or ``(key, value)`` pairs into a dict, as ``dict()`` would.
+
+    Raises:
+        TypeError, ValueError: What ``dict()`` raises, with *option* and *items* named.
+    """
     pairs = items.items() if isinstance(items, Mapping) else items
-    result: dict[Hashable, object] = dict(pairs)
+    try:
+        result: dict[Hashable, object] = dict(pairs)
+    except (TypeError, ValueError) as error:
+        kind = ValueError if isinstance(error, ValueError) else TypeError
+        raise kind(
+            f"'{option}' must be a mapping or an iterable of (key, value) pairs "
+            f"(got {describe(items)}: {error})"
+        ) from error
     return result
 
 

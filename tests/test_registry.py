@@ -172,6 +172,20 @@ def test_registry_rejects_bad_name() -> None:
         Registry(name=3)  # type: ignore[arg-type]  # the bad input is the test
 
 
+def test_registry_rejects_bad_initial_contents_naming_them() -> None:
+    """Initial contents or update() input that dict() refuses raise naming the option and value."""
+    with pytest.raises(TypeError) as info:
+        Registry(3)  # type: ignore[arg-type]  # the bad input is the test
+    assert str(info.value) == (
+        "'initial' must be a mapping or an iterable of (key, value) pairs "
+        "(got 3 that is a <class 'int'>: 'int' object is not iterable)"
+    )
+    with pytest.raises(ValueError, match=r"'initial' must be .* \(got \[\('a',\)\] that is a"):
+        Registry([("a",)])  # type: ignore[arg-type]  # the bad input is the test
+    with pytest.raises(TypeError, match=r"'other' must be a mapping .* unhashable type"):
+        Registry().update([([1], 2)])  # type: ignore[type-var]  # the bad input is the test
+
+
 def test_proxy_of_unhashable_key_fails_at_once() -> None:
     """proxy() of an unhashable key raises TypeError when asked, not later."""
     with pytest.raises(TypeError, match="unhashable"):
