@@ -147,11 +147,12 @@ def test_check_decoratable_refuses_descriptors_and_non_callables() -> None:
     """Functions pass; classmethod/staticmethod objects and non-callables raise TypeError."""
     assert check_decoratable("retry", print) is print
 
-    def plain() -> None:
+    def plain(*args: object) -> None:
         """A function to wrap in descriptors."""
 
-    for kind in (classmethod, staticmethod):
-        descriptor = kind(plain)
+    descriptors: list[object] = [classmethod(plain), staticmethod(plain)]
+    for descriptor in descriptors:
+        kind = type(descriptor)
         with pytest.raises(TypeError) as info:
             check_decoratable("retry", descriptor)
         assert str(info.value) == (
