@@ -145,6 +145,9 @@ def hystrix_event(view: ServiceView, *, now_ms: int | None = None) -> dict[str, 
 
     Hystrix's own fields keep Hystrix's types (counts, whole milliseconds,
     whole percent) so Hystrix tooling (its dashboard, Turbine) can read them.
+    Every dyno rejection (limiter or pool) counts as
+    ``rollingCountSemaphoreRejected``; fields dyno has no equivalent for are
+    left out.
     dyno adds ``circuitState`` (the breaker's state name, ``"none"`` without
     a breaker), ``requestRate`` and ``errorRate`` (per second over the
     window), ``latencyMs`` (mean and percentiles in fractional
@@ -192,7 +195,6 @@ def hystrix_event(view: ServiceView, *, now_ms: int | None = None) -> dict[str, 
         "rollingCountThreadPoolRejected": 0,
         "rollingCountFallbackSuccess": counts["fallback_success"],
         "rollingCountFallbackFailure": counts["fallback_failure"],
-        "rollingCountExceptionsThrown": counts["fallback_failure"],
         "currentConcurrentExecutionCount": snapshot.in_flight,
         "latencyExecute_mean": round(precise["mean"]),
         "latencyExecute": whole,
