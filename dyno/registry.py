@@ -290,6 +290,11 @@ class Registry(MutableMapping[Hashable, object]):
         with self._lock:
             self._data = contents
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Without this, copy.copy() would share the dict and the lock with the
+        # original; this way copies, deep copies and pickles get their own.
+        return (_rebuild, (type(self), dict(self.snapshot()), self._name))
+
     def __repr__(self) -> str:
         with self._lock:
             keys = list(self._data)
@@ -298,6 +303,12 @@ class Registry(MutableMapping[Hashable, object]):
             shown += f", ... ({len(keys) - _REPR_KEYS} more)"
         label = "" if self._name is None else f" name={self._name!r}"
         return f"<{type(self).__name__}{label} keys=[{shown}]>"
+
+
+def _rebuild(cls: type[Registry], contents: dict[Hashable, object], name: str | None) -> Registry:
+    """Make a registry holding *contents* (what copying or unpickling one does)."""
+    # mypy cannot solve __init__'s key TypeVar through type[Registry]; Registry(...) is fine.
+    return cls(contents, name=name)  # type: ignore[arg-type]
 
 
 def _as_dict(

@@ -166,6 +166,23 @@ def test_registry_repr_names_it_and_lists_keys() -> None:
     assert repr(Services()) == "<Services keys=[]>"
 
 
+def test_registry_copies_and_pickles_are_independent() -> None:
+    """copy, deepcopy and pickle give a registry of the same class, name and contents, unshared."""
+
+    class Services(Registry):
+        """A subclass."""
+
+    reg = Services({"items": [1]}, name="app")
+    shallow, deep = copy.copy(reg), copy.deepcopy(reg)
+    unpickled = pickle.loads(pickle.dumps(reg))
+    for clone in (shallow, deep, unpickled):
+        assert (type(clone), clone.name, clone) == (Services, "app", {"items": [1]})
+        clone["added"] = True
+    assert reg == {"items": [1]}
+    assert shallow["items"] is reg["items"]
+    assert deep["items"] is not reg["items"]
+
+
 def test_registry_rejects_bad_name() -> None:
     """A non-string name raises TypeError naming the option."""
     with pytest.raises(TypeError, match="'name' must be <class 'str'> \\(got 3 that is a"):
