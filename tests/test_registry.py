@@ -166,12 +166,12 @@ def test_registry_repr_names_it_and_lists_keys() -> None:
     assert repr(Services()) == "<Services keys=[]>"
 
 
+class Services(Registry):
+    """A Registry subclass at module level, so that it pickles."""
+
+
 def test_registry_copies_and_pickles_are_independent() -> None:
     """copy, deepcopy and pickle give a registry of the same class, name and contents, unshared."""
-
-    class Services(Registry):
-        """A subclass."""
-
     reg = Services({"items": [1]}, name="app")
     shallow, deep = copy.copy(reg), copy.deepcopy(reg)
     unpickled = pickle.loads(pickle.dumps(reg))
