@@ -429,6 +429,92 @@ def test_hystrix_event_counts_as_hystrix_does() -> None:
     json.dumps(event)  # JSON-ready as it is
 
 
+#: Every key Hystrix's own dashboard refuses an event without (its validateData).
+HYSTRIX_DASHBOARD_REQUIRES = [
+    "reportingHosts",
+    "type",
+    "name",
+    "group",
+    "isCircuitBreakerOpen",
+    "errorPercentage",
+    "errorCount",
+    "requestCount",
+    "rollingCountCollapsedRequests",
+    "rollingCountExceptionsThrown",
+    "rollingCountFailure",
+    "rollingCountFallbackFailure",
+    "rollingCountFallbackRejection",
+    "rollingCountFallbackSuccess",
+    "rollingCountResponsesFromCache",
+    "rollingCountSemaphoreRejected",
+    "rollingCountShortCircuited",
+    "rollingCountSuccess",
+    "rollingCountThreadPoolRejected",
+    "rollingCountTimeout",
+    "rollingCountBadRequests",
+    "currentConcurrentExecutionCount",
+    "latencyExecute_mean",
+    "latencyExecute",
+    "latencyTotal_mean",
+    "latencyTotal",
+    "propertyValue_circuitBreakerRequestVolumeThreshold",
+    "propertyValue_circuitBreakerSleepWindowInMilliseconds",
+    "propertyValue_circuitBreakerErrorThresholdPercentage",
+    "propertyValue_circuitBreakerForceOpen",
+    "propertyValue_executionIsolationStrategy",
+    "propertyValue_executionIsolationThreadTimeoutInMilliseconds",
+    "propertyValue_executionIsolationThreadInterruptOnTimeout",
+    "propertyValue_executionIsolationSemaphoreMaxConcurrentRequests",
+    "propertyValue_fallbackIsolationSemaphoreMaxConcurrentRequests",
+    "propertyValue_requestCacheEnabled",
+    "propertyValue_requestLogEnabled",
+    "propertyValue_metricsRollingStatisticalWindowInMilliseconds",
+]
+
+
+@pytest.mark.parametrize("breaker", [True, False])
+def test_events_carry_every_key_hystrix_dashboard_requires(breaker: bool) -> None:
+    """Hystrix's dashboard drops an event missing any of its keys: none is missing."""
+    view = busy_view() if breaker else View("plain", Metrics(clock=FakeClock()))
+    event = hystrix_event(view)
+    assert [key for key in HYSTRIX_DASHBOARD_REQUIRES if event.get(key) is None] == []
+
+
+def test_service_options_show_as_hystrix_properties() -> None:
+    """A dyno service's timeout, pool or limiter and fallback fill Hystrix's settings."""
+    from dyno.service import service
+
+    @service("dashboard-test.pooled", timeout=0.25, pool=3, fallback=lambda: None)
+    def pooled() -> None:
+        return None
+
+    @service("dashboard-test.limited", limiter=4)
+    def limited() -> None:
+        return None
+
+    metrics_of_pooled = pooled.metrics
+    assert metrics_of_pooled is not None
+    metrics_of_pooled.rejection()
+    metrics_of_pooled.fallback_failure()
+    event = hystrix_event(pooled)
+    assert event["propertyValue_executionIsolationStrategy"] == "THREAD"
+    assert event["propertyValue_executionIsolationThreadTimeoutInMilliseconds"] == 250
+    assert (event["rollingCountThreadPoolRejected"], event["rollingCountSemaphoreRejected"]) == (
+        1,
+        0,
+    )
+    assert event["rollingCountExceptionsThrown"] == 1  # the fallback's failure
+    event = hystrix_event(limited)
+    assert event["propertyValue_executionIsolationStrategy"] == "SEMAPHORE"
+    assert event["propertyValue_executionIsolationSemaphoreMaxConcurrentRequests"] == 4
+    assert event["propertyValue_executionIsolationThreadTimeoutInMilliseconds"] == 0
+
+
+def test_exceptions_thrown_without_fallback_are_errors_and_short_circuits() -> None:
+    """Without a fallback every error and short circuit reaches the caller."""
+    assert hystrix_event(busy_view())["rollingCountExceptionsThrown"] == 4
+
+
 def test_hystrix_latency_is_whole_ms_with_precise_extras() -> None:
     """latencyExecute holds whole milliseconds (as Hystrix); latencyMs the fractions."""
     view = make_view("fast")
@@ -493,7 +579,7 @@ def test_service_without_breaker() -> None:
     assert event["circuitState"] == "none"
     assert event["isCircuitBreakerOpen"] is False
     assert event["propertyValue_circuitBreakerEnabled"] is False
-    assert "propertyValue_circuitBreakerRequestVolumeThreshold" not in event
+    assert event["propertyValue_circuitBreakerRequestVolumeThreshold"] == 0
     families = {f.name: f for f in text_string_to_metric_families(prometheus_text([view]))}
     assert families["dyno_service_circuit_state"].samples == []
 

@@ -115,43 +115,86 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000, 3)
 
 
+def _number_or(value: object, scale: float, default: int = 0) -> int:
+    """Return round(value * scale) for a real number, else *default*."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return round(value * scale)
+    return default
+
+
+def _options(view: ServiceView) -> tuple[float | None, bool, bool, int]:
+    """Return a service's timeout, whether it has its own pool and a fallback, and its limit.
+
+    Read from what :func:`dyno.service.service` exposes (``.service``,
+    ``.limiter``); a view without them has none of these.
+    """
+    options = getattr(view, "service", None)
+    timeout = getattr(options, "timeout", None)
+    pool = getattr(options, "pool", None)
+    fallback = getattr(options, "fallback", None)
+    limit = getattr(getattr(view, "limiter", None), "limit", None)
+    return (
+        timeout if isinstance(timeout, int | float) and not isinstance(timeout, bool) else None,
+        isinstance(pool, int) and not isinstance(pool, bool),
+        fallback is not None,
+        limit if isinstance(limit, int) and not isinstance(limit, bool) else 0,
+    )
+
+
 def _properties(view: ServiceView, snapshot: MetricsSnapshot) -> dict[str, object]:
-    """Return Hystrix's ``propertyValue_*`` fields that dyno has an equivalent for."""
+    """Return the ``propertyValue_*`` fields Hystrix's dashboard requires, from dyno's options.
+
+    Settings dyno has no equivalent for read 0 or false.
+    """
     state = _state(view)
-    properties: dict[str, object] = {
+    config = getattr(view.breaker, "config", None)
+    timeout, pooled, _, limit = _options(view)
+    return {
         "propertyValue_circuitBreakerEnabled": view.breaker is not None,
         "propertyValue_circuitBreakerForceOpen": state == "forced_open",
         "propertyValue_circuitBreakerForceClosed": state == "forced_closed",
+        "propertyValue_circuitBreakerRequestVolumeThreshold": _number_or(
+            getattr(config, "volume", None), 1
+        ),
+        "propertyValue_circuitBreakerErrorThresholdPercentage": _number_or(
+            getattr(config, "failure_ratio", None), 100
+        ),
+        "propertyValue_circuitBreakerSleepWindowInMilliseconds": _number_or(
+            getattr(config, "reset_timeout", None), 1000
+        ),
+        "propertyValue_executionIsolationStrategy": "THREAD" if pooled else "SEMAPHORE",
+        "propertyValue_executionIsolationThreadTimeoutInMilliseconds": _number_or(timeout, 1000),
+        "propertyValue_executionTimeoutInMilliseconds": _number_or(timeout, 1000),
+        # An abandoned sync attempt runs on; dyno cannot interrupt a thread.
+        "propertyValue_executionIsolationThreadInterruptOnTimeout": False,
+        "propertyValue_executionIsolationSemaphoreMaxConcurrentRequests": limit,
+        "propertyValue_fallbackIsolationSemaphoreMaxConcurrentRequests": 0,
+        "propertyValue_requestCacheEnabled": False,
+        "propertyValue_requestLogEnabled": False,
         # Hystrix's dashboard divides requestCount by this to get a rate.
         "propertyValue_metricsRollingStatisticalWindowInMilliseconds": round(
             snapshot.window * 1000
         ),
     }
-    config = getattr(view.breaker, "config", None)
-    volume = getattr(config, "volume", None)
-    ratio = getattr(config, "failure_ratio", None)
-    reset = getattr(config, "reset_timeout", None)
-    if isinstance(volume, int):
-        properties["propertyValue_circuitBreakerRequestVolumeThreshold"] = volume
-    if isinstance(ratio, float | int):
-        properties["propertyValue_circuitBreakerErrorThresholdPercentage"] = round(ratio * 100)
-    if isinstance(reset, float | int):
-        properties["propertyValue_circuitBreakerSleepWindowInMilliseconds"] = round(reset * 1000)
-    return properties
 
 
 def hystrix_event(view: ServiceView, *, now_ms: int | None = None) -> dict[str, object]:
     """Return one service's hystrix.stream ``HystrixCommand`` event.
 
-    Hystrix's own fields keep Hystrix's types (counts, whole milliseconds,
-    whole percent) so Hystrix tooling (its dashboard, Turbine) can read them.
-    Every dyno rejection (limiter or pool) counts as
-    ``rollingCountSemaphoreRejected``; fields dyno has no equivalent for are
-    left out.
+    Hystrix's own fields, every one its dashboard requires, keep Hystrix's
+    types (counts, whole milliseconds, whole percent) so Hystrix tooling (its
+    dashboard, Turbine) can read them. A service on its own thread ``pool``
+    reports rejections as ``rollingCountThreadPoolRejected`` (isolation
+    ``THREAD``), others as ``rollingCountSemaphoreRejected``
+    (``SEMAPHORE``). ``rollingCountExceptionsThrown`` is the fallback's
+    failures for a service with a fallback, else its errors and short
+    circuits (per attempt). Counters and settings dyno has no equivalent for
+    (bad requests, collapsing, request cache) read 0 or false.
+
     dyno adds ``circuitState`` (the breaker's state name, ``"none"`` without
     a breaker), ``requestRate`` and ``errorRate`` (per second over the
     window), ``latencyMs`` (mean and percentiles in fractional
-    milliseconds), ``rollingCountRequests`` and ``graph`` (requests per
+    milliseconds) and ``graph`` (requests per
     bucket, oldest first, relative to the busiest: 0.0-1.0).
 
     Args:
@@ -178,6 +221,9 @@ def hystrix_event(view: ServiceView, *, now_ms: int | None = None) -> dict[str, 
     else:
         precise.update(dict.fromkeys(HYSTRIX_PERCENTILES, 0.0))
     whole = {key: round(value) for key, value in precise.items() if key != "mean"}
+    _, pooled, fallback, _ = _options(view)
+    # Without a fallback, counted per attempt: with retries one call may count more than once.
+    thrown = counts["fallback_failure"] if fallback else snapshot.errors + counts["short_circuit"]
     event: dict[str, object] = {
         "type": "HystrixCommand",
         "name": view.name,
@@ -191,10 +237,15 @@ def hystrix_event(view: ServiceView, *, now_ms: int | None = None) -> dict[str, 
         "rollingCountFailure": counts["failure"],
         "rollingCountTimeout": counts["timeout"],
         "rollingCountShortCircuited": counts["short_circuit"],
-        "rollingCountSemaphoreRejected": counts["rejection"],
-        "rollingCountThreadPoolRejected": 0,
+        "rollingCountSemaphoreRejected": 0 if pooled else counts["rejection"],
+        "rollingCountThreadPoolRejected": counts["rejection"] if pooled else 0,
         "rollingCountFallbackSuccess": counts["fallback_success"],
         "rollingCountFallbackFailure": counts["fallback_failure"],
+        "rollingCountFallbackRejection": 0,
+        "rollingCountExceptionsThrown": thrown,
+        "rollingCountBadRequests": 0,
+        "rollingCountCollapsedRequests": 0,
+        "rollingCountResponsesFromCache": 0,
         "currentConcurrentExecutionCount": snapshot.in_flight,
         "latencyExecute_mean": round(precise["mean"]),
         "latencyExecute": whole,
