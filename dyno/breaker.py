@@ -28,7 +28,6 @@ import itertools
 import logging
 import math
 import threading
-import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from contextlib import contextmanager
@@ -41,6 +40,7 @@ from typing import TYPE_CHECKING, Final, ParamSpec, TypeVar, cast, final
 from dyno import clock as _clock_module
 from dyno.clock import Clock
 from dyno.utils import (
+    NamedWeakRegistry,
     check_choice,
     check_decoratable,
     check_exception_types,
@@ -292,70 +292,19 @@ class Ticket:
 
 # -- named breakers --------------------------------------------------------------
 
-_registry_lock = threading.Lock()
-_named: dict[str, list[weakref.ref[_Switch]]] = {}
+_registry: Final[NamedWeakRegistry[Breaker | CircuitBreaker]] = NamedWeakRegistry(
+    "breakers", repr_objects=True
+)
+# Guards the force() stacks and every breaker's _forced. Lock order: this lock,
+# then the registry's own, or this lock, then a breaker's.
+_forcing_lock = threading.Lock()
 _forcings: dict[str, list[tuple[object, BreakerState]]] = {}
 _KEEP: Final = object()  # _reforce(): leave the breaker's own forcing as it is
-
-
-# Names of breakers that died, pruned from _named under the lock. A weakref
-# callback may run inside garbage collection on any thread, even one that holds
-# the registry lock (a non-reentrant lock: taking it there would deadlock), so
-# it only appends here; deque.append is atomic.
-_dead: deque[str] = deque()
-
-
-def _live(name: str) -> list[_Switch]:
-    """Return the live breakers called *name*, oldest first (registry lock held)."""
-    refs = _named.get(name, ())
-    return [switch for switch in (ref() for ref in refs) if switch is not None]
-
-
-def _prune() -> None:
-    """Drop the references of breakers that died (registry lock held)."""
-    while _dead:
-        name = _dead.popleft()
-        refs = _named.get(name)
-        if refs is not None:
-            alive = [ref for ref in refs if ref() is not None]
-            if alive:
-                _named[name] = alive
-            else:
-                del _named[name]
-
-
-class _BreakerView(Mapping[str, "Breaker | CircuitBreaker"]):
-    """Read-only mapping of names to live named breakers (the newest per name)."""
-
-    __slots__ = ()
-
-    def __getitem__(self, name: str) -> Breaker | CircuitBreaker:
-        with _registry_lock:
-            _prune()
-            live = _live(name)
-        if not live:
-            raise KeyError(name)
-        return cast("Breaker | CircuitBreaker", live[-1])
-
-    def __iter__(self) -> Iterator[str]:
-        with _registry_lock:
-            _prune()
-            names = [name for name in _named if _live(name)]
-        return iter(names)
-
-    def __len__(self) -> int:
-        with _registry_lock:
-            _prune()
-            return sum(1 for name in _named if _live(name))
-
-    def __repr__(self) -> str:
-        return f"<breakers {dict(self.items())!r}>"
-
 
 #: Live named breakers (:class:`Breaker` and :class:`CircuitBreaker`) by name.
 #: When several live breakers share a name, this maps the name to the newest;
 #: :func:`force` applies to all of them. Entries vanish with their breakers.
-breakers: Final[Mapping[str, Breaker | CircuitBreaker]] = _BreakerView()
+breakers: Final[Mapping[str, Breaker | CircuitBreaker]] = _registry.view
 
 
 @contextmanager
@@ -381,21 +330,21 @@ def force(name: str, state: str) -> Iterator[None]:
     check_choice("state", state, ("open", "closed"))
     target = _FORCED_OPEN if state == "open" else _FORCED_CLOSED
     token = object()
-    with _registry_lock:
+    with _forcing_lock:
         _forcings.setdefault(name, []).append((token, target))
-        current = _live(name)
+        current = _registry.live(name)
     for switch in current:
         switch._reforce()
     del current  # hold no breaker alive through the block
     try:
         yield
     finally:
-        with _registry_lock:
+        with _forcing_lock:
             stack = _forcings[name]
             stack[:] = [entry for entry in stack if entry[0] is not token]
             if not stack:
                 del _forcings[name]
-            current = _live(name)
+            current = _registry.live(name)
         for switch in current:
             switch._reforce()
 
@@ -421,9 +370,8 @@ class _Switch:
         self._own_forcing = None
         self._listeners = ()
         if name is not None:
-            with _registry_lock:
-                _prune()
-                _named.setdefault(name, []).append(weakref.ref(self, lambda _: _dead.append(name)))
+            with _forcing_lock:  # a force() entered meanwhile sees this breaker, or it sees force()
+                _registry.add(name, cast("Breaker | CircuitBreaker", self))
                 stack = _forcings.get(name)
                 if stack:
                     self._forced = stack[-1][1]
@@ -476,7 +424,7 @@ class _Switch:
     def _reforce(self, *, own: object = _KEEP) -> None:
         """Put the forcing in effect: an active :func:`force`'s, else the breaker's own."""
         name = self._name
-        with _registry_lock:  # serialises forcing changes; lock order: registry, then breaker
+        with _forcing_lock:  # serialises forcing changes
             if own is not _KEEP:
                 self._own_forcing = cast("BreakerState | None", own)
             stack = None if name is None else _forcings.get(name)

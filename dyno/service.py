@@ -30,9 +30,7 @@ import functools
 import inspect
 import logging
 import threading
-import weakref
-from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import (
@@ -52,6 +50,7 @@ from dyno.metrics import Metrics, classify
 from dyno.retry import Retry, make_compound_exception
 from dyno.timing import Timed, current_timer
 from dyno.utils import (
+    NamedWeakRegistry,
     check_callable,
     check_decoratable,
     check_int,
@@ -168,74 +167,12 @@ class ServiceFunction(Protocol[P, R_co]):
 
 # -- the registry of services ----------------------------------------------------------
 
-_registry_lock = threading.Lock()
-_named: dict[str, list[weakref.ref[Callable[..., object]]]] = {}
-# Names of services that died, pruned from _named under the lock. A weakref
-# callback may run inside garbage collection on any thread, even one that holds
-# the registry lock (a non-reentrant lock: taking it there would deadlock), so
-# it only appends here; deque.append is atomic.
-_dead: deque[str] = deque()
-
-
-def _prune() -> None:
-    """Drop the references of services that died (registry lock held)."""
-    while _dead:
-        name = _dead.popleft()
-        refs = _named.get(name)
-        if refs is not None:
-            alive = [ref for ref in refs if ref() is not None]
-            if alive:
-                _named[name] = alive
-            else:
-                del _named[name]
-
-
-def _register(name: str, fn: Callable[..., object]) -> None:
-    with _registry_lock:
-        _prune()
-        _named.setdefault(name, []).append(weakref.ref(fn, lambda _: _dead.append(name)))
-
-
-def _newest(name: str) -> ServiceFunction[..., object] | None:
-    """Return the newest live service called *name* (registry lock held)."""
-    for ref in reversed(_named.get(name, ())):
-        fn = ref()
-        if fn is not None:
-            return cast("ServiceFunction[..., object]", fn)
-    return None
-
-
-class _ServiceView(Mapping[str, "ServiceFunction[..., object]"]):
-    """Read-only mapping of names to live services (the newest per name)."""
-
-    __slots__ = ()
-
-    def __getitem__(self, name: str) -> ServiceFunction[..., object]:
-        with _registry_lock:
-            _prune()
-            fn = _newest(name)
-        if fn is None:
-            raise KeyError(name)
-        return fn
-
-    def __iter__(self) -> Iterator[str]:
-        with _registry_lock:
-            _prune()
-            names = [name for name in _named if _newest(name) is not None]
-        return iter(names)
-
-    def __len__(self) -> int:
-        with _registry_lock:
-            _prune()
-            return sum(1 for name in _named if _newest(name) is not None)
-
-    def __repr__(self) -> str:
-        return f"<services {sorted(self)!r}>"
+_registry: Final[NamedWeakRegistry[ServiceFunction[..., object]]] = NamedWeakRegistry("services")
 
 
 #: Live services by name. A name decorated again (a test redefining a service)
 #: maps to the newest; entries vanish when their functions are garbage collected.
-services: Final[Mapping[str, ServiceFunction[..., object]]] = _ServiceView()
+services: Final[Mapping[str, ServiceFunction[..., object]]] = _registry.view
 
 
 # -- the options -----------------------------------------------------------------------
@@ -358,8 +295,9 @@ class Service:
         wrapper.breaker = plan.breaker  # type: ignore[attr-defined]  # likewise
         wrapper.limiter = plan.limiter  # type: ignore[attr-defined]  # likewise
         wrapper.service = self  # type: ignore[attr-defined]  # likewise
-        _register(plan.name, wrapper)
-        return cast("ServiceFunction[P, R]", wrapper)
+        service_fn = cast("ServiceFunction[P, R]", wrapper)
+        _registry.add(plan.name, service_fn)
+        return service_fn
 
     def __repr__(self) -> str:
         parts = [] if self.name is None else [repr(self.name)]

@@ -1,4 +1,4 @@
-"""Bits every dyno module shares: statistics and option checking.
+"""Bits every dyno module shares: statistics, option checking, a weak registry by name.
 
 :func:`percentile` is public (dyno 0.2). The ``check_*`` helpers validate
 options at construction time so that bad input fails at once with a message
@@ -12,8 +12,11 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Generic, TypeVar
 
 __all__ = ["percentile"]
 
@@ -208,6 +211,117 @@ def is_async_callable(fn: Callable[..., Any]) -> bool:
     ):
         return False  # calling a class makes an instance, not a coroutine
     return inspect.iscoroutinefunction(type(fn).__call__)
+
+
+# -- named objects -----------------------------------------------------------------
+
+
+class NamedWeakRegistry(Generic[T]):
+    """Hold objects weakly by name: several may share a name, the newest counts.
+
+    What ``dyno.breaker.breakers`` and ``dyno.service.services`` are built on.
+    An entry vanishes when its object is garbage collected.
+
+    A weakref callback may run inside a garbage collection on any thread, even
+    one that holds this registry's lock (a non-reentrant lock: taking it there
+    would deadlock), so the callback only appends the name to a deque
+    (``deque.append`` is atomic) and the next locked operation prunes it.
+
+    Args:
+        label: What the objects are, for the view's repr (``"breakers"``).
+        repr_objects: The view's repr shows ``{name: newest}`` instead of the
+            sorted names.
+    """
+
+    __slots__ = ("_dead", "_label", "_lock", "_refs", "_repr_objects")
+
+    def __init__(self, label: str, *, repr_objects: bool = False) -> None:
+        self._label = label
+        self._repr_objects = repr_objects
+        self._lock = threading.Lock()
+        self._refs: dict[str, list[weakref.ref[T]]] = {}
+        self._dead: deque[str] = deque()
+
+    def add(self, name: str, obj: T) -> None:
+        """Register *obj* under *name*, after any live objects already there."""
+        dead = self._dead
+        ref = weakref.ref(obj, lambda _: dead.append(name))
+        with self._lock:
+            self._prune()
+            self._refs.setdefault(name, []).append(ref)
+
+    def live(self, name: str) -> list[T]:
+        """Return the live objects called *name*, oldest first."""
+        with self._lock:
+            self._prune()
+            refs = tuple(self._refs.get(name, ()))
+        return [obj for obj in (ref() for ref in refs) if obj is not None]
+
+    def newest(self, name: str) -> T | None:
+        """Return the newest live object called *name*, or None."""
+        with self._lock:
+            self._prune()
+            refs = tuple(self._refs.get(name, ()))
+        for ref in reversed(refs):
+            obj = ref()
+            if obj is not None:
+                return obj
+        return None
+
+    def names(self) -> list[str]:
+        """Return the names that have a live object, in registration order."""
+        with self._lock:
+            self._prune()
+            named = list(self._refs.items())
+        return [name for name, refs in named if any(ref() is not None for ref in refs)]
+
+    @property
+    def view(self) -> Mapping[str, T]:
+        """A read-only mapping of names to the newest live object of each."""
+        return _NamedView(self)
+
+    def _prune(self) -> None:
+        """Drop the references of objects that died (lock held)."""
+        dead, refs = self._dead, self._refs
+        while dead:
+            name = dead.popleft()
+            held = refs.get(name)
+            if held is not None:
+                alive = [ref for ref in held if ref() is not None]
+                if alive:
+                    refs[name] = alive
+                else:
+                    del refs[name]
+
+    def __repr__(self) -> str:
+        return f"<NamedWeakRegistry {self._label} {self.names()!r}>"
+
+
+class _NamedView(Mapping[str, T]):
+    """Read-only mapping of names to the newest live object of a :class:`NamedWeakRegistry`."""
+
+    __slots__ = ("_registry",)
+
+    def __init__(self, registry: NamedWeakRegistry[T]) -> None:
+        self._registry = registry
+
+    def __getitem__(self, name: str) -> T:
+        obj = self._registry.newest(name)
+        if obj is None:
+            raise KeyError(name)
+        return obj
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._registry.names())
+
+    def __len__(self) -> int:
+        return len(self._registry.names())
+
+    def __repr__(self) -> str:
+        registry = self._registry
+        if registry._repr_objects:
+            return f"<{registry._label} {dict(self.items())!r}>"
+        return f"<{registry._label} {sorted(self)!r}>"
 
 
 def _as_tuple(expected: type | tuple[type, ...]) -> tuple[type, ...]:

@@ -1003,11 +1003,11 @@ def test_redefining_a_name_many_times_keeps_no_dead_entries() -> None:
     survivor = CircuitBreaker("churned")
     gc.collect()
     assert breakers["churned"] is survivor
-    assert len(breaker_module._named["churned"]) == 1
+    assert len(breaker_module._registry._refs["churned"]) == 1
     del survivor
     gc.collect()
     assert "churned" not in breakers
-    assert "churned" not in breaker_module._named
+    assert "churned" not in breaker_module._registry._refs
 
 
 def test_collecting_a_breaker_while_the_registry_is_locked_does_not_deadlock() -> None:
@@ -1021,7 +1021,7 @@ def test_collecting_a_breaker_while_the_registry_is_locked_does_not_deadlock() -
         "        self.me = self\n"
         "        self.breaker = breaker.CircuitBreaker('cyclic')\n"
         "Cycle()\n"
-        "with breaker._registry_lock:\n"
+        "with breaker._forcing_lock, breaker._registry._lock:\n"
         "    gc.collect()\n"
         "assert 'cyclic' not in breaker.breakers\n"
         "print('done')\n"

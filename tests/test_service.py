@@ -1010,11 +1010,11 @@ def test_redefining_a_service_many_times_keeps_the_newest_and_no_dead_entries() 
     assert breakers["redefined"] is type(newest).call.breaker  # type: ignore[attr-defined]  # a ServiceFunction
     gc.collect()
     assert list(services).count("redefined") == 1
-    assert len(service_module._named["redefined"]) == 1
+    assert len(service_module._registry._refs["redefined"]) == 1
     del newest
     gc.collect()
     assert "redefined" not in services
-    assert "redefined" not in service_module._named
+    assert "redefined" not in service_module._registry._refs
 
 
 def test_collecting_a_service_while_the_registry_is_locked_does_not_deadlock() -> None:
@@ -1028,7 +1028,7 @@ def test_collecting_a_service_while_the_registry_is_locked_does_not_deadlock() -
         "    def call(self):\n"
         "        return 1\n"
         "del Cycle\n"
-        "with service._registry_lock:\n"
+        "with service._registry._lock:\n"
         "    gc.collect()\n"
         "assert 'cyclic' not in service.services\n"
         "print('done')\n"

@@ -1,16 +1,21 @@
-"""dyno.utils: percentile and option checking."""
+"""dyno.utils: percentile, option checking and the weak registry by name."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import math
+import subprocess
+import sys
+from collections.abc import Mapping, MutableMapping
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dyno.utils import (
+    NamedWeakRegistry,
     check_callable,
     check_choice,
     check_decoratable,
@@ -198,3 +203,122 @@ def test_is_async_callable() -> None:
     assert not is_async_callable(plain)
     assert not is_async_callable(functools.partial(plain))
     assert not is_async_callable(AsyncCallable)
+
+
+# -- NamedWeakRegistry ------------------------------------------------------------------
+
+
+class _Thing:
+    """A weakly referenceable object to register."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.me = self  # a reference cycle: only the collector frees it
+
+    def __repr__(self) -> str:
+        return f"<Thing {self.label}>"
+
+
+def test_named_weak_registry_maps_each_name_to_its_newest_live_object() -> None:
+    """The view maps a name to the newest object; live() lists all of them, oldest first."""
+    registry: NamedWeakRegistry[_Thing] = NamedWeakRegistry("things")
+    first, second, other = _Thing("first"), _Thing("second"), _Thing("other")
+    registry.add("db", first)
+    registry.add("cache", other)
+    registry.add("db", second)
+    view = registry.view
+    assert view["db"] is second
+    assert registry.newest("db") is second
+    assert registry.live("db") == [first, second]
+    assert list(view) == ["db", "cache"]
+    assert len(view) == 2
+    assert "db" in view
+    assert "missing" not in view
+    assert registry.newest("missing") is None
+    assert registry.live("missing") == []
+    with pytest.raises(KeyError, match="missing"):
+        view["missing"]
+
+
+def test_named_weak_registry_forgets_collected_objects() -> None:
+    """An object's entry vanishes when it is collected; an older live one takes its name."""
+    registry: NamedWeakRegistry[_Thing] = NamedWeakRegistry("things")
+    older, newer = _Thing("older"), _Thing("newer")
+    registry.add("db", older)
+    registry.add("db", newer)
+    del newer
+    gc.collect()
+    assert registry.view["db"] is older
+    assert len(registry._refs["db"]) == 1
+    del older
+    gc.collect()
+    assert dict(registry.view) == {}
+    assert registry.names() == []
+    assert "db" not in registry._refs
+
+
+def test_named_weak_registry_view_is_read_only() -> None:
+    """The view is a Mapping, not a MutableMapping: assigning to it raises TypeError."""
+    registry: NamedWeakRegistry[_Thing] = NamedWeakRegistry("things")
+    view = registry.view
+    assert isinstance(view, Mapping)
+    assert not isinstance(view, MutableMapping)
+    with pytest.raises(TypeError):
+        view["db"] = _Thing("db")  # type: ignore[index]  # the point: a Mapping refuses it
+
+
+def test_named_weak_registry_reprs() -> None:
+    """The view's repr lists the sorted names, or {name: newest} with repr_objects."""
+    names: NamedWeakRegistry[_Thing] = NamedWeakRegistry("things")
+    objects: NamedWeakRegistry[_Thing] = NamedWeakRegistry("things", repr_objects=True)
+    keep = [_Thing("b"), _Thing("a")]
+    for registry in (names, objects):
+        registry.add("b", keep[0])
+        registry.add("a", keep[1])
+    assert repr(names.view) == "<things ['a', 'b']>"
+    assert repr(objects.view) == "<things {'b': <Thing b>, 'a': <Thing a>}>"
+    assert repr(names) == "<NamedWeakRegistry things ['b', 'a']>"
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("abc"), st.booleans()), max_size=12))
+def test_named_weak_registry_view_is_the_newest_kept_object(
+    steps: list[tuple[str, bool]],
+) -> None:
+    """Whatever is added and dropped, the view maps each name to its newest surviving object."""
+    registry: NamedWeakRegistry[_Thing] = NamedWeakRegistry("things")
+    kept: list[_Thing] = []
+    expected: dict[str, _Thing] = {}
+    for index, (name, keep) in enumerate(steps):
+        thing = _Thing(f"{name}{index}")
+        registry.add(name, thing)
+        if keep:
+            kept.append(thing)
+            expected[name] = thing
+        del thing
+    gc.collect()
+    assert dict(registry.view) == expected
+    assert all(len(registry._refs[name]) == len(registry.live(name)) for name in registry.names())
+
+
+def test_named_weak_registry_collection_under_its_lock_does_not_deadlock() -> None:
+    """An object freed by a collection that runs while the registry's lock is held cannot hang."""
+    # In a subprocess: a deadlock there fails this test instead of hanging the suite.
+    code = (
+        "import gc\n"
+        "from dyno.utils import NamedWeakRegistry\n"
+        "class Cycle:\n"
+        "    def __init__(self):\n"
+        "        self.me = self\n"
+        "registry = NamedWeakRegistry('cycles')\n"
+        "registry.add('cyclic', Cycle())\n"
+        "with registry._lock:\n"
+        "    gc.collect()\n"
+        "assert 'cyclic' not in registry.view\n"
+        "assert 'cyclic' not in registry._refs\n"
+        "print('done')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "done\n", "")
