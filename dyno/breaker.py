@@ -38,7 +38,7 @@ from types import CodeType, TracebackType
 from typing import TYPE_CHECKING, Final, ParamSpec, TypeVar, cast, final
 
 from dyno import clock as _clock_module
-from dyno.clock import Clock
+from dyno.clock import Clock, check_clock
 from dyno.utils import (
     NamedWeakRegistry,
     check_choice,
@@ -696,11 +696,7 @@ class CircuitBreaker(_Switch):
             slow_call=check_optional_number("slow_call", slow_call, low=0, low_open=True),
             exclude=check_exception_types("exclude", exclude),
         )
-        if clock is not None and not isinstance(clock, Clock):
-            raise TypeError(
-                f"'clock' must implement dyno.clock.Clock (now, wall, sleep, asleep) "
-                f"(got {clock!r} that is a {type(clock)!r})"
-            )
+        check_clock("clock", clock)
         self._config = config
         self._clock = clock
         # Options copied to slots: the hot path reads them without a hop.
@@ -1353,11 +1349,7 @@ class Limiter:
         self._timeout = check_number("timeout", timeout, low=0)
         if name is not None:
             check_type("name", name, str)
-        if clock is not None and not isinstance(clock, Clock):
-            raise TypeError(
-                f"'clock' must implement dyno.clock.Clock (now, wall, sleep, asleep) "
-                f"(got {clock!r} that is a {type(clock)!r})"
-            )
+        check_clock("clock", clock)
         self._name = name
         self._clock = clock
         self._lock = threading.Lock()

@@ -54,14 +54,16 @@ from typing import (
     runtime_checkable,
 )
 
-from dyno.clock import Clock, get_clock
+from dyno.clock import Clock, check_clock, get_clock
 from dyno.utils import (
     check_callable,
+    check_decoratable,
     check_int,
     check_number,
     check_type,
     describe,
     is_async_callable,
+    refuse_method_object,
 )
 
 if TYPE_CHECKING:
@@ -1393,8 +1395,7 @@ def cache(
         ValueError: *keys* names an argument the function does not have, or
             both *keys* and *key* are given.
     """
-    if isinstance(backend, (classmethod, staticmethod)):
-        _refuse_descriptor(backend)
+    refuse_method_object("cache", backend)
     if backend is not None and not isinstance(backend, Backend) and callable(backend):
         # Bare @cache: the function arrives as the first argument.
         return cache()(backend)
@@ -1413,14 +1414,11 @@ def cache(
                 f"Cannot use both 'keys' ({names!r}) and 'key' ({key!r}): either names the "
                 "arguments forming the key or computes it. Pass only one of them."
             )
-    if clock is not None and not isinstance(clock, Clock):
-        raise TypeError(f"'clock' must implement dyno.clock.Clock (got {describe(clock)})")
+    check_clock("clock", clock)
     chosen = backend
 
     def decorate(function: Callable[P, R]) -> CachedFunction[P, R]:
-        if isinstance(function, (classmethod, staticmethod)):
-            _refuse_descriptor(function)
-        check_callable("function", function)
+        check_decoratable("cache", function, option="function")
         if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
             raise TypeError(
                 f"Cannot cache generator function {_qualname(function)}(): a generator "
@@ -1461,14 +1459,6 @@ def _layout(function: Callable[..., object], names: tuple[str, ...]) -> _KeyLayo
             ) from None
         return None
     return _KeyLayout(function, names)
-
-
-def _refuse_descriptor(value: object) -> None:
-    kind = type(value).__name__
-    raise TypeError(
-        f"Cannot cache a {kind} object: it is not called like a function. "
-        f"Put @cache below @{kind} instead."
-    )
 
 
 def _check_keys(keys: object) -> tuple[str, ...]:

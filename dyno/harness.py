@@ -40,6 +40,7 @@ from dyno.utils import (
     check_type,
     describe,
     is_async_callable,
+    refuse_method_object,
 )
 
 __all__ = [
@@ -419,10 +420,8 @@ def harness(
         return Harness(
             cast("LoggerLike | None", logger), name=name, exceptions=exceptions, clock=clock
         )
+    refuse_method_object("harness", logger)
     if not callable(logger):
-        candidate: object = logger
-        if isinstance(candidate, classmethod):
-            check_decoratable("harness", candidate)  # raises: put @classmethod above instead
         raise TypeError(
             "'logger' must be a logging.Logger or logging.LoggerAdapter, or harness must "
             f"decorate a function (got {describe(logger)})"

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar, overload
 
 from dyno.utils import (
     check_callable,
+    check_decoratable,
     check_int,
     check_optional_number,
     check_type,
@@ -601,13 +602,8 @@ class _Injector:
     def __call__(self, target: Callable[_P, _R], /) -> Callable[_P, _R]: ...
 
     def __call__(self, target: object, /) -> object:
-        if isinstance(target, (classmethod, staticmethod)):
-            kind = type(target).__name__
-            raise TypeError(
-                f"Cannot inject into {target!r}: it is a {kind} object, not a function. "
-                f"Put @{kind} above the inject decorator instead."
-            )
-        check_callable("target", target)
+        decorator = "inject3" if self.every_annotation else "inject"
+        check_decoratable(decorator, target, option="target")
         is_class = isinstance(target, type)
         is_async = not is_class and is_async_callable(typing.cast(Callable[..., object], target))
 

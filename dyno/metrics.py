@@ -45,9 +45,9 @@ from math import floor, isinf, log2
 from types import MappingProxyType, TracebackType
 from typing import Literal, NoReturn, ParamSpec, TypeVar, cast
 
-from dyno.clock import Clock, get_clock
+from dyno.clock import Clock, check_clock, get_clock
 from dyno.utils import (
-    check_callable,
+    check_decoratable,
     check_int,
     check_number,
     check_type,
@@ -345,7 +345,7 @@ class Metrics:
         if isinf(self._window):
             raise ValueError(f"'window' must be finite (got {describe(window)})")
         self._buckets = check_int("buckets", buckets, low=1)
-        self._clock = None if clock is None else check_type("clock", clock, Clock)
+        self._clock = check_clock("clock", clock)
         self._rate = self._buckets / self._window  # bucket ticks per second
         self._lock = threading.Lock()
         self._rows = [list(_EMPTY_ROW) for _ in range(self._buckets)]
@@ -574,15 +574,7 @@ class Metrics:
             TypeError: *fn* is not callable, is an async generator function, or
                 is a staticmethod or classmethod object (put that decorator above).
         """
-        if isinstance(fn, (staticmethod, classmethod)):
-            # A wrapper would bind the instance to a staticmethod, and a
-            # classmethod object is not callable: the method decorator goes outside.
-            kind = type(fn).__name__
-            raise TypeError(
-                f"Cannot time {fn!r}: it is a {kind} object, not a function. "
-                f"Put @{kind} above the Metrics decorator instead."
-            )
-        check_callable("fn", fn)
+        check_decoratable("metrics", fn)
         if inspect.isasyncgenfunction(fn):
             raise TypeError(
                 f"Cannot time async generator function {fn!r}: its body runs outside the "

@@ -36,16 +36,18 @@ from typing import (
     overload,
 )
 
-from dyno.clock import Clock, get_clock
+from dyno.clock import Clock, check_clock, get_clock
 from dyno.utils import (
     check_callable,
     check_choice,
+    check_decoratable,
     check_exception_types,
     check_int,
     check_number,
     check_optional_number,
     describe,
     is_async_callable,
+    refuse_method_object,
 )
 
 __all__ = [
@@ -507,11 +509,7 @@ class Retry:
         object.__setattr__(
             self, "deadline", check_optional_number("deadline", self.deadline, low=0)
         )
-        if self.clock is not None and not isinstance(self.clock, Clock):
-            raise TypeError(
-                "'clock' must implement dyno.clock.Clock (now, wall, sleep, asleep) "
-                f"(got {describe(self.clock)})"
-            )
+        check_clock("clock", self.clock)
 
     def delay(self, attempt: int) -> float:
         """Return the seconds to wait after failed attempt number *attempt* (from 1).
@@ -567,8 +565,7 @@ class Retry:
             TypeError: *fn* is not callable, or is a staticmethod or classmethod
                 object (put that decorator above this one).
         """
-        _refuse_method_object(fn)
-        check_callable("fn", fn)
+        check_decoratable("retry", fn)
         if is_async_callable(fn):
             return cast("Retrying[P, R]", _AsyncRetrying(self, fn))
         return cast("Retrying[P, R]", _SyncRetrying(self, fn))
@@ -625,17 +622,6 @@ class Retry:
         return f"retry({', '.join(parts)})"
 
 
-def _refuse_method_object(fn: object) -> None:
-    # A wrapper around a staticmethod object would bind the instance to it, and
-    # a classmethod object is not callable: the method decorator must be outermost.
-    if isinstance(fn, (staticmethod, classmethod)):
-        kind = type(fn).__name__
-        raise TypeError(
-            f"Cannot retry {fn!r}: it is a {kind} object, not a function. "
-            f"Put @{kind} above the retry decorator instead."
-        )
-
-
 def _name(value: object) -> str:
     if isinstance(value, (Fixed, Exponential)):
         return repr(value)
@@ -682,7 +668,7 @@ def retry(
         TypeError: An option has the wrong type.
         ValueError: An option is out of range.
     """
-    _refuse_method_object(attempts)
+    refuse_method_object("retry", attempts)
     if callable(attempts):
         return Retry()(attempts)
     on_classes = check_exception_types("on", on)

@@ -44,7 +44,7 @@ from typing import (
 )
 
 from dyno.breaker import Breaker, Broken, CircuitBreaker, Limiter, RateLimited
-from dyno.clock import Clock, get_clock
+from dyno.clock import Clock, check_clock, get_clock
 from dyno.harness import Harness, LoggerLike
 from dyno.metrics import Metrics, classify
 from dyno.retry import Retry, make_compound_exception
@@ -58,6 +58,7 @@ from dyno.utils import (
     check_type,
     describe,
     is_async_callable,
+    refuse_method_object,
 )
 
 __all__ = [
@@ -257,7 +258,7 @@ class Service:
                 "'harness' must be True, a logging.Logger or logging.LoggerAdapter, a "
                 f"dyno.harness.Harness, or None (got {describe(self.harness)})"
             )
-        check_type("clock", self.clock, (Clock, type(None)))
+        check_clock("clock", self.clock)
 
     def __call__(self, fn: Callable[P, R]) -> ServiceFunction[P, R]:
         """Guard *fn* (a sync or async function or method) with these options.
@@ -419,6 +420,7 @@ def service(
         ValueError: An option is out of range (a timeout <= 0, a pool < 1, a
             retry of 0 attempts), or both *limiter* and *pool* are given.
     """
+    refuse_method_object("service", name)
     if callable(name):
         return Service()(name)
     return Service(

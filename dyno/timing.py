@@ -32,8 +32,14 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal, ParamSpec, TypedDict, TypeGuard, TypeVar, cast, overload
 
-from dyno.clock import Clock, get_clock
-from dyno.utils import check_type, describe, is_async_callable
+from dyno.clock import Clock, check_clock, get_clock
+from dyno.utils import (
+    check_decoratable,
+    check_type,
+    describe,
+    is_async_callable,
+    refuse_method_object,
+)
 
 __all__ = [
     "PrettyTime",
@@ -313,7 +319,7 @@ class PerfTimer:
     ) -> None:
         check_type("name", name, (str, _NoneType))
         check_type("description", description, (str, _NoneType))
-        check_type("clock", clock, (Clock, _NoneType))
+        check_clock("clock", clock)
         check_type("usage", usage, bool)
         self._init(name, description, clock, usage, None)
 
@@ -705,16 +711,7 @@ class Timed:
                 consumes it with ``with timed(...)`` instead), or is a
                 staticmethod or classmethod object (put that decorator above).
         """
-        if isinstance(fn, (staticmethod, classmethod)):
-            # A wrapper would bind the instance to a staticmethod, and a
-            # classmethod object is not callable: the method decorator goes outside.
-            kind = type(fn).__name__
-            raise TypeError(
-                f"Cannot time {fn!r}: it is a {kind} object, not a function. "
-                f"Put @{kind} above @timed instead."
-            )
-        if not callable(fn):
-            raise TypeError(f"'fn' must be callable (got {describe(fn)})")
+        check_decoratable("timed", fn)
         if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
             raise TypeError(
                 f"Cannot time generator function {fn!r}: its body runs after the call "
@@ -906,8 +903,8 @@ def timed(
     """
     if name is None or isinstance(name, str):
         return Timed(name, description)
-    target: object = name  # a classmethod object is not callable: Timed explains
-    if not callable(target) and not isinstance(target, classmethod):
+    refuse_method_object("timed", name)
+    if not callable(name):
         raise TypeError(
             "'name' must be a string or None, or timed must decorate a function "
             f"(got {describe(name)})"

@@ -135,7 +135,7 @@ def check_callable(option: str, value: T) -> T:
     return value
 
 
-def check_decoratable(decorator: str, value: T) -> T:
+def check_decoratable(decorator: str, value: T, *, option: str = "fn") -> T:
     """Return *value* if a decorator can wrap it: callable, and not a bare descriptor.
 
     A ``classmethod`` or ``staticmethod`` object under a decorator would be
@@ -145,9 +145,24 @@ def check_decoratable(decorator: str, value: T) -> T:
     Args:
         decorator: The decorator's name as users write it, for the message.
         value: What the decorator was applied to.
+        option: The decorator's parameter, named when *value* is not callable.
 
     Raises:
         TypeError: *value* is a classmethod or staticmethod object, or not callable.
+    """
+    refuse_method_object(decorator, value)
+    return check_callable(option, value)
+
+
+def refuse_method_object(decorator: str, value: object) -> None:
+    """Raise :func:`check_decoratable`'s ``TypeError`` if *value* is a classmethod/staticmethod.
+
+    For decorators usable bare, before they tell the function from their
+    options: a classmethod object is not callable, so it would otherwise be
+    reported as a bad option instead of a misplaced decorator.
+
+    Raises:
+        TypeError: *value* is a classmethod or staticmethod object.
     """
     if isinstance(value, (classmethod, staticmethod)):
         kind = type(value).__name__
@@ -155,7 +170,6 @@ def check_decoratable(decorator: str, value: T) -> T:
             f"Cannot apply @{decorator} to {value!r}: it is a {kind} object, not a function. "
             f"Put @{kind} above @{decorator} instead."
         )
-    return check_callable("fn", value)
 
 
 def check_choice(option: str, value: T, choices: Sequence[object]) -> T:

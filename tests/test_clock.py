@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from dyno import clock as clock_module
+from dyno.breaker import CircuitBreaker, Limiter
+from dyno.cache import cache
 from dyno.clock import (
     Clock,
     FakeClock,
@@ -20,6 +24,11 @@ from dyno.clock import (
     set_clock,
     use_clock,
 )
+from dyno.harness import Harness, harness
+from dyno.metrics import Metrics
+from dyno.retry import retry
+from dyno.service import service
+from dyno.timing import PerfTimer
 
 
 def test_default_clock_is_system_clock() -> None:
@@ -230,6 +239,40 @@ def test_check_clock_for_clock_options() -> None:
         check_clock("timer_clock", SystemClock)  # type: ignore[arg-type]  # bad input on purpose
     with pytest.raises(TypeError, match=r"'timer_clock' must implement .* \(got 'x' that is a"):
         check_clock("timer_clock", "x")  # type: ignore[arg-type]  # bad input on purpose
+
+
+# A bad clock on purpose: Any, so each call type-checks.
+_CLOCK_OPTIONS: list[tuple[str, Callable[[Any], object]]] = [
+    ("CircuitBreaker", lambda clock: CircuitBreaker(clock=clock)),
+    ("Limiter", lambda clock: Limiter(1, clock=clock)),
+    ("Metrics", lambda clock: Metrics(clock=clock)),
+    ("cache", lambda clock: cache(clock=clock)),
+    ("PerfTimer", lambda clock: PerfTimer(clock=clock)),
+    ("service", lambda clock: service(clock=clock)),
+    ("retry", lambda clock: retry(clock=clock)),
+    ("Harness", lambda clock: Harness(clock=clock)),
+    ("harness", lambda clock: harness(clock=clock)),
+]
+
+
+@pytest.mark.parametrize("make", [pytest.param(make, id=name) for name, make in _CLOCK_OPTIONS])
+def test_every_clock_option_refuses_classes_and_non_clocks_alike(
+    make: Callable[[Any], object],
+) -> None:
+    """Each dyno clock= option refuses a clock class and a non-clock with check_clock's messages."""
+    with pytest.raises(TypeError) as info:
+        make(FakeClock)
+    assert str(info.value) == (
+        "Cannot use the class FakeClock as 'clock': a clock is an instance. "
+        "Pass FakeClock() instead."
+    )
+    with pytest.raises(TypeError) as info:
+        make(3)
+    assert str(info.value) == (
+        "'clock' must implement dyno.clock.Clock (now, wall, sleep, asleep) "
+        "(got 3 that is a <class 'int'>)"
+    )
+    make(FakeClock())  # an instance passes
 
 
 def test_reprs() -> None:

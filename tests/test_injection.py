@@ -391,7 +391,7 @@ def test_bad_options_refused(options: dict[str, object], message: str) -> None:
 
 def test_classmethod_object_refused() -> None:
     """Decorating a classmethod object says to swap the decorators."""
-    with pytest.raises(TypeError, match="Put @classmethod above the inject decorator instead"):
+    with pytest.raises(TypeError, match="Put @classmethod above @inject instead"):
 
         class Service:
             @inject(db=make_db)  # type: ignore[arg-type]  # wrong order on purpose

@@ -807,8 +807,8 @@ def test_method_objects_are_refused_with_advice(kind: type) -> None:
 
     method = kind(fn)
     message = (
-        f"Cannot retry {method!r}: it is a {kind.__name__} object, not a function. "
-        f"Put @{kind.__name__} above the retry decorator instead."
+        f"Cannot apply @retry to {method!r}: it is a {kind.__name__} object, not a function. "
+        f"Put @{kind.__name__} above @retry instead."
     )
     with pytest.raises(TypeError) as called:
         retry(2)(method)

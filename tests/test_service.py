@@ -1118,7 +1118,7 @@ def test_service_timeout_carries_name_and_timeout_and_pickles() -> None:
             "(got 'yes' that is a <class 'str'>)",
         ),
         ({"harness": "yes"}, TypeError, "'harness' must be True, a logging.Logger"),
-        ({"clock": object()}, TypeError, "'clock' must be"),
+        ({"clock": object()}, TypeError, "'clock' must implement dyno.clock.Clock (now, wall"),
         ({"name": 3}, TypeError, "'name' must be one of"),
     ],
 )

@@ -589,7 +589,7 @@ _YES: Any = "yes"
     [
         (lambda: PerfTimer(_3), r"'name' must be one of <class 'str'>, <class 'NoneType'> \(got 3"),
         (lambda: PerfTimer("n", _3), r"'description' must be one of <class 'str'>"),
-        (lambda: PerfTimer(clock=_3), r"'clock' must be one of <class 'dyno.clock.Clock'>"),
+        (lambda: PerfTimer(clock=_3), r"'clock' must implement dyno.clock.Clock \(now, wall, "),
         (lambda: PerfTimer(usage=_YES), r"'usage' must be <class 'bool'> \(got 'yes'"),
         (lambda: PerfTimer()(_3), r"'name' must be one of <class 'str'>"),
         (lambda: PerfTimer().mark(_3), r"'name' must be one of <class 'str'>"),
@@ -795,7 +795,7 @@ def test_timed_static_and_class_methods() -> None:
     for method in methods:
         kind = type(method).__name__
         message = (
-            f"Cannot time {method!r}: it is a {kind} object, not a function. "
+            f"Cannot apply @timed to {method!r}: it is a {kind} object, not a function. "
             f"Put @{kind} above @timed instead."
         )
         for decorate in (timed, timed("x")):

@@ -8,7 +8,8 @@ import gc
 import math
 import subprocess
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -26,6 +27,7 @@ from dyno.utils import (
     check_type,
     is_async_callable,
     percentile,
+    refuse_method_object,
 )
 
 
@@ -166,6 +168,14 @@ def test_check_decoratable_refuses_descriptors_and_non_callables() -> None:
         )
     with pytest.raises(TypeError, match=r"'fn' must be callable \(got 3 that is a"):
         check_decoratable("retry", 3)
+
+
+def test_refuse_method_object_passes_anything_else() -> None:
+    """refuse_method_object lets functions and option values through and refuses descriptors."""
+    for value in (print, 3, None, "name"):
+        refuse_method_object("retry", value)
+    with pytest.raises(TypeError, match=r"Put @staticmethod above @retry instead\.$"):
+        refuse_method_object("retry", staticmethod(print))
 
 
 def test_check_exception_types() -> None:
@@ -322,3 +332,55 @@ def test_named_weak_registry_collection_under_its_lock_does_not_deadlock() -> No
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert (result.returncode, result.stdout, result.stderr) == (0, "done\n", "")
+
+
+def _every_decorator() -> list[tuple[str, Callable[[Any], object]]]:
+    """Each dyno decorator (bare and called) with the name its refusal message gives it."""
+    from dyno.aspect import advertise
+    from dyno.breaker import Breaker, CircuitBreaker, Limiter
+    from dyno.cache import cache
+    from dyno.harness import harness
+    from dyno.injection import inject, inject3
+    from dyno.metrics import Metrics
+    from dyno.retry import retry
+    from dyno.service import service
+    from dyno.timing import timed
+
+    return [
+        ("service", service),
+        ("service", service()),
+        ("metrics", Metrics()),
+        ("breaker", CircuitBreaker()),
+        ("breaker", Breaker()),
+        ("limiter", Limiter(1)),
+        ("cache", cache),
+        ("cache", cache(lifetime=1)),
+        ("timed", timed),
+        ("timed", timed("x")),
+        ("retry", retry),
+        ("retry", retry(2)),
+        ("inject", inject),
+        ("inject", inject(db=dict)),
+        ("inject3", inject3),
+        ("inject3", inject3()),
+        ("harness", harness),
+        ("harness", harness()),
+        ("advertise", advertise("join-point", {})),
+    ]
+
+
+@pytest.mark.parametrize("kind", [classmethod, staticmethod])
+def test_every_decorator_refuses_method_objects_alike(kind: type[Any]) -> None:
+    """Every dyno decorator refuses classmethod/staticmethod objects with the same fix."""
+
+    def method(*args: object) -> None:
+        """A method body."""
+
+    for decorator, decorate in _every_decorator():
+        descriptor = kind(method)
+        with pytest.raises(TypeError) as info:
+            decorate(descriptor)
+        assert str(info.value) == (
+            f"Cannot apply @{decorator} to {descriptor!r}: it is a {kind.__name__} object, "
+            f"not a function. Put @{kind.__name__} above @{decorator} instead."
+        ), decorator
