@@ -3,8 +3,9 @@
 While anyone watches, the dashboard reads every service's metrics once per
 interval (0.5 s by default; stream clients share each read), so the cost of
 one tick bounds its overhead on the process. Most of a hystrix event's cost is
-the latency histogram: one snapshot plus three more percentile reads (Hystrix's
-0th, 25th and 75th, which a snapshot lacks). The
+the latency histograms, read twice: one snapshot, and one ``percentiles()``
+call for Hystrix's nine percentiles (the snapshot lacks the 0th, 25th and
+75th). The
 baseline is prometheus_client's own ``generate_latest`` over a registry
 holding the same samples as dyno's exposition (event counters per service and
 event, rolling gauges, in-flight and error-percentage gauges), so the ratio says

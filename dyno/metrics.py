@@ -726,8 +726,24 @@ class Metrics:
             TypeError: *p* is not a number.
             ValueError: *p* is outside 0..100.
         """
-        p = check_number("p", p, low=0, high=100)
-        return self._state(histograms=True).percentiles((p,))[1][0]
+        return self.percentiles(p)[0]
+
+    def percentiles(self, *ps: float) -> tuple[float, ...]:
+        """Return the nearest-rank percentiles *ps* of latency over the window, in seconds.
+
+        As :meth:`percentile` for each of *ps*, but from one reading of the
+        window: the histograms are copied once, not once per percentile, and
+        the values are consistent with each other (calls recorded meanwhile
+        cannot make a higher percentile read lower).
+
+        Raises:
+            TypeError: A *p* is not a number.
+            ValueError: A *p* is outside 0..100.
+        """
+        checked = tuple(check_number("p", p, low=0, high=100) for p in ps)
+        if not checked:
+            return ()
+        return tuple(self._state(histograms=True).percentiles(checked)[1])
 
     def latency(self) -> Latency:
         """Return the window's latency mean, percentiles and maximum (zeros when empty)."""

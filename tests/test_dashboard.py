@@ -357,8 +357,8 @@ def test_a_failing_service_does_not_blank_the_others(caplog: pytest.LogCaptureFi
                 raise RuntimeError("metrics exploded")
 
             @staticmethod
-            def percentile(p: float) -> float:
-                return 0.0
+            def percentiles(*ps: float) -> tuple[float, ...]:
+                return tuple(0.0 for _ in ps)
 
     with serve(services=[Failing(), make_view("fine")], interval=0.05) as server:  # type: ignore[list-item]  # a duck-typed stand-in
         with StreamClient(server) as client:

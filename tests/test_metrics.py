@@ -469,6 +469,55 @@ def test_any_percentile_is_within_the_relative_error(data: list[float], p: float
     assert metrics.percentile(p) <= max(data)
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.floats(min_value=0, max_value=5000.0), max_size=60),
+    st.lists(st.floats(min_value=0, max_value=100), max_size=12),
+    st.integers(min_value=0, max_value=12),
+)
+def test_percentiles_equal_one_percentile_call_each(
+    data: list[float], ps: list[float], ticks: int
+) -> None:
+    """percentiles(*ps) is exactly (percentile(p) for p in ps), across buckets too."""
+    clock = FakeClock()
+    metrics = Metrics(clock=clock)
+    for index, value in enumerate(data):
+        if ticks and index % (ticks + 1) == ticks:
+            clock.advance(1.0)  # spread the data over the window's buckets
+        metrics.success(value)
+    assert metrics.percentiles(*ps) == tuple(metrics.percentile(p) for p in ps)
+
+
+def test_percentiles_of_nothing_is_empty_and_bad_values_are_refused(metrics: Metrics) -> None:
+    """percentiles() is (); any p outside 0..100 or not a number raises, naming 'p'."""
+    metrics.success(0.1)
+    assert metrics.percentiles() == ()
+    assert metrics.percentiles(100, 0) == (0.1, metrics.percentile(0))
+    with pytest.raises(
+        ValueError, match=r"^'p' must be <= 100 \(got 101 that is a <class 'int'>\)"
+    ):
+        metrics.percentiles(50, 101)
+    with pytest.raises(TypeError, match=r"^'p' must be a real number \(int or float\) \(got '9'"):
+        metrics.percentiles("9")  # type: ignore[arg-type]  # bad input on purpose
+
+
+def test_percentiles_copy_the_histograms_once(
+    metrics: Metrics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """percentiles() reads the window (and copies its histograms) once, whatever the count."""
+    metrics.success(0.1)
+    reads: list[bool] = []
+    state = Metrics._state
+
+    def counting_state(self: Metrics, *, histograms: bool = False) -> object:
+        reads.append(histograms)
+        return state(self, histograms=histograms)
+
+    monkeypatch.setattr(Metrics, "_state", counting_state)
+    metrics.percentiles(0, 25, 50, 75, 90, 95, 99, 99.5, 100)
+    assert reads == [True]
+
+
 def test_percentiles_roll_with_the_window(metrics: Metrics, clock: FakeClock) -> None:
     """Latencies leave the percentiles with their bucket."""
     metrics.success(2.0)

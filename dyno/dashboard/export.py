@@ -83,7 +83,7 @@ def check_view(view: object) -> ServiceView:
 
     Raises:
         TypeError: *view* lacks a string ``name``, a ``metrics`` with
-            ``snapshot()`` and ``percentile()`` (or None), or a ``breaker`` attribute.
+            ``snapshot()`` and ``percentiles()`` (or None), or a ``breaker`` attribute.
     """
     name = getattr(view, "name", None)
     metrics = getattr(view, "metrics", None)
@@ -93,7 +93,7 @@ def check_view(view: object) -> ServiceView:
             metrics is None
             or (
                 callable(getattr(metrics, "snapshot", None))
-                and callable(getattr(metrics, "percentile", None))
+                and callable(getattr(metrics, "percentiles", None))
             )
         )
         or not hasattr(view, "breaker")
@@ -214,12 +214,10 @@ def hystrix_event(view: ServiceView, *, now_ms: int | None = None) -> dict[str, 
     counts = snapshot.counts
     latency = snapshot.latency
     state = _state(view)
+    # All nine from one copy of the histograms (the snapshot lacks 0, 25 and 75).
+    values = metrics.percentiles(*HYSTRIX_PERCENTILES.values())
     precise: dict[str, float] = {"mean": _ms(latency.mean)}
-    if latency.count:
-        for key, p in HYSTRIX_PERCENTILES.items():
-            precise[key] = _ms(_percentile(snapshot, metrics, p))
-    else:
-        precise.update(dict.fromkeys(HYSTRIX_PERCENTILES, 0.0))
+    precise.update(zip(HYSTRIX_PERCENTILES, map(_ms, values), strict=True))
     whole = {key: round(value) for key, value in precise.items() if key != "mean"}
     _, pooled, fallback, _ = _options(view)
     # Without a fallback, counted per attempt: with retries one call may count more than once.
@@ -260,19 +258,6 @@ def hystrix_event(view: ServiceView, *, now_ms: int | None = None) -> dict[str, 
         "graph": list(snapshot.graph),
     }
     return event
-
-
-def _percentile(snapshot: MetricsSnapshot, metrics: Metrics, p: float) -> float:
-    """Return percentile *p*, from the snapshot where it has it, else from *metrics*."""
-    latency = snapshot.latency
-    known: dict[float, float] = {50: latency.p50, 90: latency.p90, 95: latency.p95, 99: latency.p99}
-    if p in known:
-        return known[p]
-    if p == 99.5:
-        return latency.p995
-    if p == 100:
-        return latency.max
-    return metrics.percentile(p)
 
 
 def _label(value: str) -> str:
