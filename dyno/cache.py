@@ -1130,10 +1130,7 @@ class _Engine:
                 token = yield from self._lock(key)
         result = yield from self._compute(key, entry, args, kwargs, counted=counted)
         if token and token != _NO_LOCK:
-            try:
-                yield (_UNLOCK, key, token)
-            except Exception as error:
-                self.backend_failed("release the recomputation lock", error)
+            yield from self._ask((_UNLOCK, key, token), "release the recomputation lock", None)
         return result
 
     def _await_other(self, key: Hashable) -> Generator[_Op, Any, Entry | None]:
@@ -1181,20 +1178,26 @@ class _Engine:
         return value
 
     def _read(self, key: Hashable) -> Generator[_Op, Any, Entry | None]:
-        try:
-            entry: Entry | None = yield (_GET, key)
-        except Exception as error:
-            self.backend_failed("read the cache", error)
-            return None
+        entry: Entry | None = yield from self._ask((_GET, key), "read the cache", None)
         return entry
 
     def _lock(self, key: Hashable) -> Generator[_Op, Any, str | None]:
-        try:
-            token: str | None = yield (_LOCK, key)
-        except Exception as error:
-            self.backend_failed("take the recomputation lock", error)
-            return _NO_LOCK
+        token: str | None = yield from self._ask(
+            (_LOCK, key), "take the recomputation lock", _NO_LOCK
+        )
         return token
+
+    def _ask(self, op: _Op, action: str, failed: object) -> Generator[_Op, Any, Any]:
+        """Have the driver do backend operation *op*; if it raises, log that and return *failed*.
+
+        A failing backend degrades the cache to calling the function, never
+        fails the call (see :meth:`backend_failed`).
+        """
+        try:
+            return (yield op)
+        except Exception as error:
+            self.backend_failed(action, error)
+            return failed
 
     # Statistics -------------------------------------------------------------
 

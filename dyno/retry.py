@@ -679,9 +679,16 @@ def retry(
 #
 # Retry.next_delay is the engine: "after attempt n, wait how long, or stop?".
 # The sync and async wrappers drive it; they differ only in how they call and
-# sleep. The first attempt runs before anything else is set up, so a call that
-# succeeds at once costs little more than the call itself. Retry.call and
+# sleep. The sync wrapper makes the first attempt before anything else is set
+# up, so a call that succeeds at once costs little more than the call itself
+# (the target: 1/50 of tenacity's cost). Retry.call and
 # Retry.acall run through the same wrappers, made bare.
+#
+# Each wrapper keeps its own bookkeeping (errors, delays, attempt count) in
+# locals, on purpose: the retry path's target is 2x a hand-written try/except
+# loop (benchmarks/bench_retry.py, "two ConnectionErrors, then success"), and
+# one shared per-call state object with methods measured 2.4x (2265 ns against
+# 1696 ns). Keep the two loops in step.
 
 # What a call leaves for .statistics: (attempts, delays, elapsed).
 _Latest = tuple[int, tuple[float, ...], float]
