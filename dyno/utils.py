@@ -286,7 +286,7 @@ class NamedWeakRegistry(Generic[T]):
         """Return the names that have a live object, in registration order."""
         with self._lock:
             self._prune()
-            named = list(self._refs.items())
+            named = [(name, tuple(refs)) for name, refs in self._refs.items()]
         return [name for name, refs in named if any(ref() is not None for ref in refs)]
 
     @property

@@ -8,6 +8,7 @@ import gc
 import math
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
@@ -309,6 +310,31 @@ def test_named_weak_registry_view_is_the_newest_kept_object(
     gc.collect()
     assert dict(registry.view) == expected
     assert all(len(registry._refs[name]) == len(registry.live(name)) for name in registry.names())
+
+
+def test_named_weak_registry_keeps_every_concurrent_add() -> None:
+    """Threads adding under one name at once lose no entry."""
+    registry: NamedWeakRegistry[_Thing] = NamedWeakRegistry("things")
+    barrier = threading.Barrier(8, timeout=10)
+    kept: list[list[_Thing]] = [[] for _ in range(8)]
+
+    def add_many(index: int) -> None:
+        barrier.wait()
+        for count in range(50):
+            thing = _Thing(f"{index}-{count}")
+            kept[index].append(thing)
+            registry.add("shared", thing)
+
+    threads = [threading.Thread(target=add_many, args=(index,)) for index in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert not any(thread.is_alive() for thread in threads)
+    assert len(registry.live("shared")) == 400
+    assert {id(thing) for thing in registry.live("shared")} == {
+        id(thing) for things in kept for thing in things
+    }
 
 
 def test_named_weak_registry_collection_under_its_lock_does_not_deadlock() -> None:
