@@ -1,4 +1,4 @@
-"""The pytest examples in docs/sections/pytest_dyno.rst run, and do what the text says."""
+"""The pytest examples in README.rst's pytest_dyno section run, and do what the text says."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "sections" / "pytest_dyno.rst"
+README = Path(__file__).resolve().parents[2] / "README.rst"
+SECTION = "Testing with pytest_dyno\n------------------------\n"
 FAILS_ON_PURPOSE = "# fails on purpose"
 
 
@@ -19,6 +20,14 @@ class Block:
 
     language: str
     text: str
+
+
+def _section() -> str:
+    """Return the README's pytest_dyno section, up to the next top-level heading."""
+    text = README.read_text()
+    assert SECTION in text, "the README has a pytest_dyno section"
+    body = text.split(SECTION, 1)[1]
+    return re.split(r"\n[^\n]+\n-{3,}\n", body, maxsplit=1)[0]
 
 
 def code_blocks(rst: str) -> list[Block]:
@@ -32,7 +41,7 @@ def code_blocks(rst: str) -> list[Block]:
 
 def test_the_docs_have_python_examples() -> None:
     """The section shows pytest code (so this test checks something)."""
-    python = [block for block in code_blocks(DOCS.read_text()) if block.language == "python"]
+    python = [block for block in code_blocks(_section()) if block.language == "python"]
     assert len(python) >= 3
     assert any(FAILS_ON_PURPOSE in block.text for block in python)
 
@@ -41,7 +50,7 @@ def test_pytest_examples_pass_and_failures_print_as_documented(
     pytester: pytest.Pytester,
 ) -> None:
     """Each python block runs as a test module; failing ones print the text block after them."""
-    blocks = code_blocks(DOCS.read_text())
+    blocks = code_blocks(_section())
     expected_output: list[str] = []
     passing = failing = 0
     for index, block in enumerate(blocks):
