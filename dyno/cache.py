@@ -1370,7 +1370,8 @@ def cache(
     """Cache a function's results, keyed on its arguments (dyno 0.2 argument order).
 
     Usable bare (``@cache``) or called (``@cache(MemoryBackend(), lifetime=60)``),
-    on functions, methods and ``async def`` functions. Arguments are bound
+    on functions, methods and ``async def`` functions; ``cache(function,
+    lifetime=60)`` wraps *function* with those options at once. Arguments are bound
     with the function's signature, so ``f(1)``, ``f(a=1)`` and ``f(1, b=2)``
     (where 2 is ``b``'s default) share one entry. On methods, ``self`` is part
     of the key (each instance has its own values, and the cache keeps the
@@ -1393,15 +1394,24 @@ def cache(
         The wrapped function, with ``cache_info()`` and ``cache_clear()``.
 
     Raises:
-        TypeError: An option has the wrong type, or the decorated object is not
-            a plain function (a classmethod object, a generator function).
+        TypeError: An option has the wrong type (*backend* a class rather than an
+            instance), or the decorated object is not a plain function (a
+            classmethod object, a generator function).
         ValueError: *keys* names an argument the function does not have, or
             both *keys* and *key* are given.
     """
     refuse_method_object("cache", backend)
+    if isinstance(backend, type) and isinstance(backend, Backend):
+        # The class has a bind() too, so the protocol check alone lets it through.
+        raise TypeError(
+            f"Cannot use the class {backend.__qualname__} as 'backend': a backend is an "
+            f"instance. Pass {backend.__qualname__}() instead."
+        )
     if backend is not None and not isinstance(backend, Backend) and callable(backend):
-        # Bare @cache: the function arrives as the first argument.
-        return cache()(backend)
+        # Bare @cache: the function arrives as the first argument (with any options given).
+        return cache(None, keys, lifetime, single_flight=single_flight, key=key, clock=clock)(
+            backend
+        )
     if backend is not None and not isinstance(backend, Backend):
         raise TypeError(
             "'backend' must be a dyno.cache.Backend such as MemoryBackend(), DictCache() "

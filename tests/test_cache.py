@@ -338,6 +338,36 @@ def test_bad_options_fail_at_construction(
     assert str(info.value).startswith(message)
 
 
+def test_function_with_options_is_wrapped_with_those_options() -> None:
+    """cache(function, keys, lifetime=...) applies the options instead of dropping them."""
+    clock = FakeClock()
+    seen = Recorder()
+
+    def lookup(a: int, b: str) -> Any:
+        return seen(a, b)
+
+    f = cache(lookup, ["a"], lifetime=10, clock=clock)  # type: ignore[call-overload]  # untyped form
+    assert f(1, "x") == f(1, "y")
+    clock.advance(10)
+    f(1, "x")
+    assert seen.calls == [(1, "x"), (1, "x")]
+    assert f.cache_info() == CacheInfo(hits=1, misses=2, recomputes=1, size=1)
+
+
+def test_backend_class_is_refused_with_advice() -> None:
+    """A backend class instead of an instance fails at once, saying to instantiate it."""
+    message = (
+        "Cannot use the class MemoryBackend as 'backend': a backend is an instance. "
+        "Pass MemoryBackend() instead."
+    )
+    with pytest.raises(TypeError) as info:
+        cache(MemoryBackend)  # the class on purpose (typed as bare use of a callable)
+    assert str(info.value) == message
+    with pytest.raises(TypeError) as info:
+        cache(backend=MemoryBackend, lifetime=10)  # type: ignore[call-overload]  # class on purpose
+    assert str(info.value) == message
+
+
 def test_classmethod_object_is_refused_with_advice() -> None:
     """@cache above @classmethod raises TypeError telling to swap the decorators."""
     with pytest.raises(TypeError) as info:
