@@ -678,7 +678,8 @@ class RedisBackend:
 
     Raises:
         TypeError: An option has the wrong type, or *client* is an asyncio client.
-        ValueError: Both *client* and *url* are given, or a duration is not positive.
+        ValueError: Both *client* and *url* are given, or a duration is not
+            positive and finite.
         ImportError: redis-py is not installed (and no client is given).
     """
 
@@ -717,8 +718,13 @@ class RedisBackend:
                 )
         self.prefix = check_type("prefix", prefix, str)
         self.url = url
-        self.lock_timeout = check_number("lock_timeout", lock_timeout, low=0, low_open=True)
-        self.poll_interval = check_number("poll_interval", poll_interval, low=0, low_open=True)
+        # Finite: a Redis lock must expire (PX takes milliseconds), and a poll must end.
+        self.lock_timeout = check_number(
+            "lock_timeout", lock_timeout, low=0, low_open=True, high=math.inf, high_open=True
+        )
+        self.poll_interval = check_number(
+            "poll_interval", poll_interval, low=0, low_open=True, high=math.inf, high_open=True
+        )
         self._client: redis.Redis | None = cast("redis.Redis | None", client)
         self._client_lock = threading.Lock()
 

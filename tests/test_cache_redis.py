@@ -290,6 +290,10 @@ def test_redis_backend_validates_its_options(redis_server: RedisServer) -> None:
         RedisBackend(url=redis_server.url, prefix=1)  # type: ignore[arg-type]  # bad on purpose
     with pytest.raises(ValueError, match="'lock_timeout' must be > 0"):
         RedisBackend(url=redis_server.url, lock_timeout=0)
+    with pytest.raises(ValueError, match=r"'lock_timeout' must be < inf \(got inf"):
+        RedisBackend(url=redis_server.url, lock_timeout=float("inf"))  # a lock must expire
+    with pytest.raises(ValueError, match=r"'poll_interval' must be < inf \(got inf"):
+        RedisBackend(url=redis_server.url, poll_interval=float("inf"))  # a poll must end
     with pytest.raises(TypeError, match=r"'client' must be a redis\.Redis client"):
         RedisBackend(client=3)
     backend = RedisBackend(url=redis_server.url, prefix="p:")
