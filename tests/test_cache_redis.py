@@ -80,6 +80,7 @@ def test_keys_are_readable_and_carry_a_ttl(backend: RedisBackend) -> None:
     key = f"{backend.prefix}{NAME}:('a b',)"
     assert backend.client.exists(key)
     assert 79_000 < backend.client.pttl(key) <= 80_000
+    assert backend.client.ttl(key) in (79, 80)  # the TTL command, in whole seconds
     g = process(RedisBackend(backend.client, prefix=backend.prefix + "y:"), clock, Counter(), None)
     g(1)
     assert backend.client.pttl(f"{backend.prefix}y:{NAME}:(1,)") == -1
@@ -172,6 +173,7 @@ def test_redis_stopped_mid_test_still_returns_right_values(
                 assert [f(1), f(2), f(3), f(1)] == [2, 4, 6, 2]
                 assert work.calls == 6
                 assert f.cache_info().size is None
+                f.cache_clear()  # logged, not raised
                 server.start()
                 assert [f(5), f(5)] == [10, 10]
             assert work.calls == 7
@@ -187,6 +189,40 @@ def test_redis_stopped_mid_test_still_returns_right_values(
             "prefix='dyno:'>>): ConnectionError: "
         )
     )
+    assert any("works again" in r.getMessage() for r in caplog.records)
+
+
+def test_async_function_with_redis_stopped_mid_test_still_returns_right_values(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An async function whose Redis goes away awaits the function directly, then heals."""
+    clock = FakeClock(epoch=EPOCH)
+    calls = 0
+    with RedisServer() as server:
+        backend = RedisBackend(url=server.url)
+
+        @cache(backend, lifetime=10, clock=clock)
+        async def f(x: int) -> int:
+            nonlocal calls
+            calls += 1
+            return x * 2
+
+        async def each(*xs: int) -> list[int]:
+            return [await f(x) for x in xs]
+
+        try:
+            assert asyncio.run(each(1, 1, 2)) == [2, 2, 4]
+            assert calls == 2
+            server.stop()
+            with caplog.at_level(logging.INFO, logger="dyno.cache"):
+                assert asyncio.run(each(1, 2, 3, 1)) == [2, 4, 6, 2]
+                assert calls == 6
+                server.start()
+                assert asyncio.run(each(5, 5)) == [10, 10]
+            assert calls == 7
+        finally:
+            backend.close()
+    assert [r.levelno for r in caplog.records].count(logging.WARNING) == 1
     assert any("works again" in r.getMessage() for r in caplog.records)
 
 
@@ -275,6 +311,137 @@ def test_two_real_processes_share_values(redis_server: RedisServer) -> None:
         assert f(7) == ("child", 7)
     finally:
         backend.close()
+
+
+CHILD = """
+import sys
+from dyno.cache import RedisBackend, cache
+from dyno.clock import SystemClock
+url, prefix = sys.argv[1], sys.argv[2]
+backend = RedisBackend(url=url, prefix=prefix)
+
+class Announcing(SystemClock):
+    \"\"\"The real clock, saying in Redis when this process starts polling.\"\"\"
+
+    def sleep(self, seconds):
+        backend.client.set(prefix + "polling", b"1")
+        super().sleep(seconds)
+
+def lookup(x):
+    print("computed in the child", flush=True)
+    return ("child", x)
+
+lookup.__module__, lookup.__qualname__ = "shared", "lookup"
+f = cache(backend, lifetime=60, clock=Announcing())(lookup)
+print(repr(f(7)))
+print(repr(f.cache_info()))
+"""
+
+
+def child_process(server: RedisServer, prefix: str) -> subprocess.Popen[str]:
+    """Start another process calling shared.lookup(7) through the same Redis and prefix."""
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, server.url, prefix],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def wait_for(condition: Callable[[], object]) -> None:
+    """Wait (bounded) until *condition* holds."""
+    pause = threading.Event()
+    for _ in range(3000):
+        if condition():
+            return
+        pause.wait(0.005)
+    raise AssertionError("condition not reached in time")
+
+
+def gated_lookup(backend: RedisBackend, gate: threading.Event) -> CachedFunction[[int], Any]:
+    """This process's shared.lookup, held inside its computation until *gate* is set."""
+
+    def lookup(x: int) -> tuple[str, int]:
+        assert gate.wait(60)
+        return ("parent", x)
+
+    lookup.__module__, lookup.__qualname__ = "shared", "lookup"
+    return cache(backend, lifetime=60)(lookup)
+
+
+def test_a_process_waits_for_the_value_another_process_is_computing(
+    redis_server: RedisServer,
+) -> None:
+    """Real processes: while one computes a missing value under the Redis lock, another waits."""
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    backend = RedisBackend(url=redis_server.url, prefix=prefix)
+    gate = threading.Event()
+    f = gated_lookup(backend, gate)
+    results: list[Any] = []
+    computing = threading.Thread(target=lambda: results.append(f(7)))
+    try:
+        computing.start()
+        lock = f"{prefix}lock:shared.lookup:(7,)"
+        wait_for(lambda: backend.client.exists(lock))
+        assert 0 < backend.client.pttl(lock) <= 10_000  # short: it expires by itself
+        child = child_process(redis_server, prefix)
+        wait_for(lambda: backend.client.exists(prefix + "polling") or child.poll() is not None)
+        assert child.poll() is None  # the child is polling for the value, not computing it
+        gate.set()
+        out, err = child.communicate(timeout=60)
+        computing.join(60)
+        assert not backend.client.exists(lock)  # released after computing
+    finally:
+        gate.set()
+        computing.join(60)
+        backend.close()
+    assert child.returncode == 0, err
+    assert out.splitlines() == [
+        "('parent', 7)",
+        "CacheInfo(hits=0, misses=1, recomputes=0, size=1)",
+    ]
+    assert results == [("parent", 7)]
+
+
+def test_a_process_serves_the_stale_value_while_another_refreshes_it(
+    redis_server: RedisServer,
+) -> None:
+    """Real processes: while one refreshes a due value, another gets the stale one at once."""
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    backend = RedisBackend(url=redis_server.url, prefix=prefix)
+    now = backend.client.time()[0]
+    stale = Entry(("stale", 7), now - 100.0, 0.1, now - 40.0)  # expired 40 s ago
+    backend.bind("shared.lookup").set((7,), stale, 60)
+    gate = threading.Event()
+    f = gated_lookup(backend, gate)
+    results: list[Any] = []
+    refreshing = threading.Thread(target=lambda: results.append(f(7)))
+    try:
+        refreshing.start()
+        wait_for(lambda: backend.client.exists(f"{prefix}lock:shared.lookup:(7,)"))
+        # The child finishes while this process is still held inside the refresh.
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, redis_server.url, prefix],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            check=True,
+        ).stdout
+        assert refreshing.is_alive()
+        gate.set()
+        refreshing.join(60)
+        assert f(7) == ("parent", 7)
+    finally:
+        gate.set()
+        refreshing.join(60)
+        backend.close()
+    assert out.splitlines() == [
+        "('stale', 7)",
+        "CacheInfo(hits=1, misses=0, recomputes=0, size=1)",
+    ]
+    assert results == [("parent", 7)]
 
 
 def test_redis_backend_validates_its_options(redis_server: RedisServer) -> None:
