@@ -18,12 +18,14 @@ It needs nothing of pytest, so it works in any script or test framework; the
 from __future__ import annotations
 
 import hashlib
+import inspect
+import math
 import random
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Literal, TypedDict, TypeVar, Unpack, overload
 
-from dyno.clock import Clock, get_clock
+from dyno.clock import Clock, check_clock, get_clock
 from dyno.utils import check_int, check_number, check_optional_number, check_type, describe
 
 __all__ = ["Flaky", "FlakyFactory", "FlakyOptions", "SCHEDULE_LETTERS", "derive_seed"]
@@ -54,17 +56,18 @@ class Flaky(Generic[R]):
     Calling the object makes one simulated call: it sleeps ``latency``
     seconds through the dyno clock (when set), then either raises or returns
     ``then`` (or, when ``then`` is callable, ``then(*args, **kwargs)``). With
-    ``asynchronous=True`` each call returns an awaitable instead, and the
-    latency is an asynchronous sleep.
+    ``asynchronous=True`` each call returns an awaitable instead, the latency
+    is an asynchronous sleep, and an awaitable that ``then(...)`` returns
+    (an ``async def`` function's coroutine) is awaited.
 
     Pass at most one of ``fails``, ``rate`` and ``schedule``; with none of
-    them the dependency fails once, then succeeds.
+    them the dependency fails twice (``fails=2``), then succeeds.
 
     Args:
         fails: Number of calls that fail before every later call succeeds.
         exc: What a failure raises: an exception class (a new instance, made
-            with a message, is raised each time) or an instance (raised as
-            that same object each time).
+            with a message as its one argument, is raised each time) or an
+            instance (raised as that same object each time).
         then: The result of a successful call, or a callable returning it,
             called with the call's arguments.
         rate: Chance, from 0 to 1, that a call fails, drawn from a
@@ -72,17 +75,18 @@ class Flaky(Generic[R]):
         schedule: One letter per call: ``F`` raises ``exc``, ``S``
             succeeds, ``T`` raises :class:`TimeoutError`. Calls past the end
             of the schedule succeed.
-        latency: Seconds every call sleeps through the dyno clock first.
+        latency: Seconds every call sleeps through the dyno clock first (finite).
         asynchronous: Make calls return awaitables (for ``async`` code).
         seed: Seeds the random sequence of ``rate``.
         clock: The clock to sleep on; ``None`` reads
             :func:`dyno.clock.get_clock` at each call.
 
     Raises:
-        TypeError: An option has the wrong type.
-        ValueError: An option is out of range, a schedule has letters other
-            than F, S and T, or more than one of ``fails``, ``rate`` and
-            ``schedule`` is given.
+        TypeError: An option has the wrong type (``clock`` a clock class, not
+            an instance, included).
+        ValueError: An option is out of range (``latency`` infinite
+            included), a schedule has letters other than F, S and T, or more
+            than one of ``fails``, ``rate`` and ``schedule`` is given.
     """
 
     __slots__ = (
@@ -144,6 +148,15 @@ class Flaky(Generic[R]):
         self: Flaky[Awaitable[T]],
         fails: int | None = None,
         *,
+        then: Callable[..., Awaitable[T]],
+        asynchronous: Literal[True],
+        **options: Unpack[FlakyOptions],
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Flaky[Awaitable[T]],
+        fails: int | None = None,
+        *,
         then: Callable[..., T],
         asynchronous: Literal[True],
         **options: Unpack[FlakyOptions],
@@ -192,17 +205,20 @@ class Flaky(Generic[R]):
                 "Pass only one of fails, rate and schedule."
             )
         if not modes:
-            fails = 1
+            fails = 2
         self._fails = None if fails is None else check_int("fails", fails, low=0)
         self._rate = None if rate is None else check_number("rate", rate, low=0, high=1)
         self._schedule = None if schedule is None else _check_schedule(schedule)
         self._exc = _check_exc(exc)
         self._latency = check_optional_number("latency", latency, low=0)
+        if self._latency == math.inf:
+            raise ValueError(
+                "Cannot simulate a latency of inf seconds: no call would ever return. "
+                "Pass a finite number of seconds instead."
+            )
         self._asynchronous = check_type("asynchronous", asynchronous, bool)
         self._seed = check_int("seed", seed)
-        if clock is not None and not isinstance(clock, Clock):
-            raise TypeError(f"'clock' must implement dyno.clock.Clock (got {describe(clock)})")
-        self._clock = clock
+        self._clock = check_clock("clock", clock)
         self._then = then
         self._then_is_callable = callable(then)
         self._lock = threading.Lock()
@@ -247,14 +263,21 @@ class Flaky(Generic[R]):
         """Make one simulated call (an awaitable one when ``asynchronous``)."""
         step, number = self._next_step()
         if self._latency:
-            (self._clock or get_clock()).sleep(self._latency)
+            self._current_clock().sleep(self._latency)
         return self._outcome(step, number, args, kwargs)  # type: ignore[return-value]  # R is then's type
 
     async def _acall(self, args: tuple[object, ...], kwargs: dict[str, object]) -> object:
         step, number = self._next_step()
         if self._latency:
-            await (self._clock or get_clock()).asleep(self._latency)
-        return self._outcome(step, number, args, kwargs)
+            await self._current_clock().asleep(self._latency)
+        result = self._outcome(step, number, args, kwargs)
+        if inspect.isawaitable(result):
+            # An async `then` answers an async dependency's call.
+            return await result
+        return result
+
+    def _current_clock(self) -> Clock:
+        return self._clock if self._clock is not None else get_clock()
 
     def _next_step(self) -> tuple[str, int]:
         """Decide, under the lock, what call number *n* does, and count it."""
@@ -383,6 +406,15 @@ class FlakyFactory:
         asynchronous: Literal[True],
         **options: Unpack[FlakyOptions],
     ) -> Flaky[Awaitable[None]]: ...
+    @overload
+    def __call__(
+        self,
+        fails: int | None = None,
+        *,
+        then: Callable[..., Awaitable[T]],
+        asynchronous: Literal[True],
+        **options: Unpack[FlakyOptions],
+    ) -> Flaky[Awaitable[T]]: ...
     @overload
     def __call__(
         self,

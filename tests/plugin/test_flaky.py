@@ -47,9 +47,10 @@ def test_fails_first_n_calls_then_returns_then_forever() -> None:
     assert (dependency.calls, dependency.failures, dependency.successes) == (7, 2, 5)
 
 
-def test_default_plan_fails_once() -> None:
-    """Without fails, rate or schedule, a Flaky fails once and then succeeds."""
-    assert outcomes(Flaky(), 4) == "FSSS"
+def test_default_plan_is_fails_2() -> None:
+    """Without fails, rate or schedule, a Flaky fails twice (SPEC's fails=2) and then succeeds."""
+    assert outcomes(Flaky(), 4) == "FFSS"
+    assert repr(Flaky()).startswith("<Flaky fails=2 exc=ConnectionError ")
 
 
 def test_fails_zero_never_fails() -> None:
@@ -125,6 +126,12 @@ def test_rate_is_seeded_and_repeatable() -> None:
     assert "S" in first
 
 
+def test_default_seed_is_0() -> None:
+    """Flaky's seed= defaults to 0: a rate plan without a seed replays seed 0's sequence."""
+    assert outcomes(Flaky(rate=0.5), 64) == outcomes(Flaky(rate=0.5, seed=0), 64)
+    assert repr(Flaky(rate=0.5)).startswith("<Flaky rate=0.5 seed=0 ")
+
+
 def test_rate_extremes() -> None:
     """rate=0 never fails, rate=1 always fails."""
     assert outcomes(Flaky(rate=0), 20) == "S" * 20
@@ -181,6 +188,22 @@ def test_asynchronous_calls_return_awaitables() -> None:
     assert results[1:] == [2, 4]
     assert clock.sleeps == [1, 1, 1]
     assert dependency.asynchronous
+
+
+def test_asynchronous_awaits_an_async_then() -> None:
+    """asynchronous=True with an async `then`: awaiting a call gives the coroutine's result."""
+
+    async def answer(key: str) -> str:
+        return key.upper()
+
+    dependency = Flaky(schedule="FS", then=answer, asynchronous=True)
+
+    async def main() -> list[object]:
+        with pytest.raises(ConnectionError):
+            await dependency("a")
+        return [await dependency("b"), await dependency("c")]
+
+    assert asyncio.run(main()) == ["B", "C"]
 
 
 def test_asynchronous_flaky_is_seen_as_async_by_retry() -> None:
@@ -274,9 +297,21 @@ def test_repr_shows_plan_and_counters() -> None:
         ),
         ({"exc": int}, TypeError, "'exc' must be an exception class or instance"),
         ({"latency": -1}, ValueError, "'latency' must be >= 0 (got -1"),
+        (
+            {"latency": float("inf")},
+            ValueError,
+            "Cannot simulate a latency of inf seconds: no call would ever return. "
+            "Pass a finite number of seconds instead.",
+        ),
         ({"asynchronous": 1}, TypeError, "'asynchronous' must be <class 'bool'>"),
         ({"seed": "x"}, TypeError, "'seed' must be an int"),
         ({"clock": object()}, TypeError, "'clock' must implement dyno.clock.Clock"),
+        (
+            {"clock": FakeClock},
+            TypeError,
+            "Cannot use the class FakeClock as 'clock': a clock is an instance. "
+            "Pass FakeClock() instead.",
+        ),
     ],
 )
 def test_bad_options_fail_fast_naming_the_value(
