@@ -75,7 +75,9 @@ class Budget:
         self.timer: PerfTimer | None = None
 
     def __enter__(self) -> PerfTimer:
-        parent = current_timer() or self._parent
+        parent = current_timer()
+        if parent is None:
+            parent = self._parent
         timer = PerfTimer(self.name) if parent is None else parent(self.name)
         self.timer = timer
         return timer.__enter__()
