@@ -548,6 +548,36 @@ def test_chance_of_early_recomputation_grows_with_age(
         assert abs(rate - expected(age)) < 0.03, (age, rate, expected(age))
 
 
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda rng: linear_timeout(10, rng=rng), lambda age: age / 10),
+        (lambda rng: exponential_timeout(10, rng=rng), lambda age: (age / 10) ** 2),
+        (lambda rng: xfetch(10, rng=rng), lambda age: math.exp(-(10 - age) / 1.0)),
+    ],
+)
+def test_early_recomputation_through_the_cache_grows_with_age(
+    make: Callable[[random.Random], ExpiryPolicy], expected: Callable[[float], float]
+) -> None:
+    """Through the cache (fixed seed), the share of reads that recompute rises with age as due."""
+    clock = FakeClock()
+    f = cache(lifetime=make(random.Random(20260102)), clock=clock)(Recorder(clock, delta=1.0))
+    trials = 1000
+    rates = []
+    for age in (2.0, 5.0, 8.0, 9.5):
+        recomputed = 0
+        for _ in range(trials):
+            f.cache_clear()
+            f(1)  # stored after taking 1 s of the fake clock
+            clock.advance(age)
+            f(1)
+            recomputed += f.cache_info().recomputes
+        rates.append(recomputed / trials)
+        assert abs(rates[-1] - expected(age)) < 0.05, (age, rates[-1], expected(age))
+    assert rates == sorted(rates)
+    assert rates[0] < rates[-1]
+
+
 def test_xfetch_refreshes_expensive_values_earlier() -> None:
     """XFetch uses the stored compute time: a costlier value is refreshed earlier."""
     policy = xfetch(10, rng=random.Random(3))
@@ -803,7 +833,8 @@ def test_stampede_through_expiries_recomputes_once_per_expiry() -> None:
         seen.gate.set()
         join(threads)
         assert len(seen.calls) == 1 + expiry
-    assert f.cache_info().recomputes == 5
+    # Per expiry: 31 stale hits and the one recomputing miss; nobody waited.
+    assert f.cache_info() == CacheInfo(hits=155, misses=6, recomputes=5, size=1)
 
 
 def test_an_exception_reaches_the_computing_caller_and_the_waiters_and_is_not_cached() -> None:
@@ -1009,6 +1040,73 @@ def test_async_waiters_on_several_loops_share_one_computation() -> None:
     join(first + others)
     assert first_results + other_results == [["value"] * 3] * 4
     assert calls == 1
+
+
+def test_exception_reaches_waiters_on_several_loops_and_is_not_cached() -> None:
+    """The computation's exception reaches its task and waiting tasks on other loops, uncached."""
+    entered = threading.Event()
+    release = threading.Event()
+    failure = LookupError("no")
+    calls = 0
+
+    @cache
+    async def f() -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            entered.set()
+            while not release.is_set():  # wait for the test without blocking this loop
+                await asyncio.sleep(0)
+            raise failure
+        return "second"
+
+    async def three() -> list[object]:
+        return list(await asyncio.gather(f(), f(), f(), return_exceptions=True))
+
+    first, first_results = run_threads(1, lambda: asyncio.run(three()))
+    assert entered.wait(WAIT)
+    others, other_results = run_threads(3, lambda: asyncio.run(three()))
+    wait_until(lambda: f.cache_info().misses == 12)
+    release.set()
+    join(first + others)
+    assert first_results + other_results == [[failure] * 3] * 4
+    assert calls == 1
+    assert f.cache_info().size == 0
+    assert asyncio.run(f()) == "second"
+
+
+def test_async_stale_value_is_served_on_other_loops_while_one_refreshes() -> None:
+    """Tasks on other event loops get the stale value at once while one loop refreshes it."""
+    clock = FakeClock()
+    entered = threading.Event()
+    release = threading.Event()
+    version = 0
+
+    @cache(lifetime=10, clock=clock)
+    async def f() -> int:
+        nonlocal version
+        if version:
+            entered.set()
+            while not release.is_set():
+                await asyncio.sleep(0)
+        version += 1
+        return version
+
+    assert asyncio.run(f()) == 1
+    clock.advance(10)
+    refresher, refreshed = run_threads(1, lambda: asyncio.run(f()))
+    assert entered.wait(WAIT)
+
+    async def three() -> list[int]:
+        return list(await asyncio.gather(f(), f(), f()))
+
+    others, served = run_threads(3, lambda: asyncio.run(three()))
+    join(others)  # they all finish while the refresher is still held
+    assert served == [[1, 1, 1]] * 3
+    release.set()
+    join(refresher)
+    assert refreshed == [2]
+    assert f.cache_info() == CacheInfo(hits=9, misses=2, recomputes=1, size=1)
 
 
 def test_cancelled_computing_task_lets_a_waiter_take_over() -> None:
