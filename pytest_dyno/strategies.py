@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from dyno.utils import check_int, check_optional_number, check_type, describe
+from dyno.utils import check_int, check_type, describe
 from pytest_dyno.flaky import SCHEDULE_LETTERS, Flaky
 
 __all__ = ["failure_schedules", "flaky_dependencies"]
@@ -20,6 +20,14 @@ __all__ = ["failure_schedules", "flaky_dependencies"]
 # Hypothesis shrinks sampled_from towards its first element, and lists towards
 # shorter ones: S first makes a falsifying schedule shrink to fewer failures.
 _SHRINK_ORDER = "SFT"
+
+# Flaky's defaults for the options flaky_dependencies passes on.
+_DEFAULTS: dict[str, object] = {
+    "exc": ConnectionError,
+    "then": None,
+    "latency": None,
+    "asynchronous": False,
+}
 
 
 def failure_schedules(
@@ -66,7 +74,9 @@ def flaky_dependencies(
     """Return a strategy drawing fresh :class:`~pytest_dyno.Flaky` dependencies.
 
     Each draw is a new object with zeroed counters that follows a drawn
-    schedule, so its ``repr`` in a falsifying example shows the schedule.
+    schedule. Hypothesis shows a falsifying draw as the call that rebuilds
+    it, e.g. ``Flaky(schedule='FFF', then='ok')``: only the options given
+    here are spelled out.
 
     Args:
         schedules: Strategy for the schedules; :func:`failure_schedules` by default.
@@ -82,14 +92,17 @@ def flaky_dependencies(
     if schedules is None:
         schedules = failure_schedules()
     check_type("schedules", schedules, st.SearchStrategy)
-    check_optional_number("latency", latency, low=0)
-    check_type("asynchronous", asynchronous, bool)
+    options: dict[str, object] = {
+        "exc": exc,
+        "then": then,
+        "latency": latency,
+        "asynchronous": asynchronous,
+    }
     # Build one up front so bad options fail here, not inside the test.
-    Flaky(exc=exc, then=then, latency=latency, asynchronous=asynchronous)
-
-    def build(schedule: str) -> Flaky[object]:
-        return Flaky(
-            schedule=schedule, exc=exc, then=then, latency=latency, asynchronous=asynchronous
-        )
-
-    return schedules.map(build)
+    Flaky(**options)  # type: ignore[call-overload]  # the options are Flaky's own keywords
+    # Only the options that differ from Flaky's defaults, so a falsifying example reads short.
+    given = {
+        name: st.just(value) for name, value in options.items() if value is not _DEFAULTS[name]
+    }
+    drawn: st.SearchStrategy[Flaky[object]] = st.builds(Flaky, schedule=schedules, **given)
+    return drawn

@@ -121,3 +121,44 @@ def test_importing_the_plugin_is_cheap() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout.strip()
     assert out == ""
+
+
+def test_a_failing_property_reports_the_minimal_schedule(pytester: pytest.Pytester) -> None:
+    """A falsified @given test shows the shrunk dependency: Flaky(schedule='FFF', then='ok')."""
+    pytester.makepyfile(
+        """
+        from hypothesis import given, settings
+        from dyno.retry import retry
+        from pytest_dyno.strategies import failure_schedules, flaky_dependencies
+
+        @settings(database=None, derandomize=True)
+        @given(flaky_dependencies(failure_schedules(alphabet="FS"), then="ok"))
+        def test_three_attempts_always_succeed(upstream):
+            assert retry(3, on=ConnectionError).call(upstream) == "ok"
+
+        @settings(database=None, derandomize=True)
+        @given(failure_schedules())
+        def test_at_most_one_failure(schedule):
+            assert schedule.count("F") + schedule.count("T") < 2
+        """
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*test_three_attempts_always_succeed(",
+            "*    upstream=Flaky(schedule='FFF', then='ok'),",
+            "*test_at_most_one_failure(",
+            "*    schedule='FF',",
+        ]
+    )
+
+
+def test_flaky_dependencies_spell_only_the_options_given() -> None:
+    """A draw's example shows the call rebuilding it, naming only non-default options."""
+    shown = repr(flaky_dependencies(st.just("F"), exc=KeyError, latency=0.5))
+    assert "schedule=just('F')" in shown
+    assert "exc=just(KeyError)" in shown
+    assert "latency=just(0.5)" in shown
+    assert "then=" not in shown
+    assert "asynchronous=" not in shown
