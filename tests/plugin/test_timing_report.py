@@ -162,21 +162,55 @@ def test_json_path_from_ini(suite: pytest.Pytester) -> None:
     assert len(json.loads((suite.path / "from-ini.json").read_text())["tests"]) == 6
 
 
+def _shape(tree: object) -> object:
+    """Return a timing tree's names and nesting, without its measurements."""
+    if tree is None:
+        return None
+    assert isinstance(tree, dict)
+    return (tree["name"], [_shape(child) for child in tree.get("children", [])])
+
+
+CALLED = ["test_fast", "test_mid", "test_slow", "test_broken", "test_expected_failure"]
+
+
 def test_report_and_json_under_xdist(suite: pytest.Pytester) -> None:
-    """Under pytest-xdist -n 2 every worker's trees reach the controller's report and JSON."""
+    """Under pytest-xdist -n 2 every test's tree reaches the controller's report and JSON."""
+    alone = suite.runpytest("--dyno-timing-json=alone.json", "-p", "no:randomly")
+    alone.assert_outcomes(passed=3, failed=1, skipped=1, xfailed=1)
     result = suite.runpytest_subprocess(
-        "-n", "2", "--dyno-timing", "--dyno-timing-top=0", "--dyno-timing-json=x.json", *FAST
+        "-n",
+        "2",
+        "-v",
+        "--dyno-timing",
+        "--dyno-timing-top=0",
+        "--dyno-timing-json=x.json",
+        *FAST,
     )
     result.assert_outcomes(passed=3, failed=1, skipped=1, xfailed=1)
+    # Both workers ran tests, so trees crossed from each of them.
+    result.stdout.fnmatch_lines(["2 workers [[]6 items[]]", "*[[]gw0[]]*"])
+    result.stdout.fnmatch_lines(["*[[]gw1[]]*"])
     result.stdout.fnmatch_lines(
         [
             "*= dyno timing: 6 slowest tests =*",
             "3.000s passed test_suite.py::test_slow",
             "    test_slow      2.0S  +0.0S",
+            "    └── upstream   2.0S  +0.0S",
+            "        └── retry  2.0S  +0.0S",
         ]
     )
+    # Every called test's tree is printed under its line, whichever worker ran it.
+    for name in CALLED:
+        result.stdout.fnmatch_lines([f"*s * test_suite.py::{name}", f"    {name} *"])
     entries = _by_nodeid(json.loads((suite.path / "x.json").read_text()))
+    expected = _by_nodeid(json.loads((suite.path / "alone.json").read_text()))
     assert len(entries) == 6
-    assert _child_names(entries["test_suite.py::test_mid"]["tree"]) == ["db", "render"]
-    assert _child_names(entries["test_suite.py::test_slow"]["tree"]) == ["upstream"]
-    assert entries["test_suite.py::test_broken"]["outcome"] == "failed"
+    assert {nodeid: _shape(entry["tree"]) for nodeid, entry in entries.items()} == {
+        nodeid: _shape(entry["tree"]) for nodeid, entry in expected.items()
+    }
+    assert [nodeid for nodeid, entry in entries.items() if entry["tree"] is not None] == sorted(
+        (f"test_suite.py::{name}" for name in CALLED), key=list(entries).index
+    )
+    assert {nodeid: entry["outcome"] for nodeid, entry in entries.items()} == {
+        nodeid: entry["outcome"] for nodeid, entry in expected.items()
+    }
