@@ -22,7 +22,7 @@ import inspect
 import math
 import random
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, Literal, TypedDict, TypeVar, Unpack, overload
 
 from dyno.clock import Clock, check_clock, get_clock
@@ -30,7 +30,8 @@ from dyno.utils import check_int, check_number, check_optional_number, check_typ
 
 __all__ = ["Flaky", "FlakyFactory", "FlakyOptions", "SCHEDULE_LETTERS", "derive_seed"]
 
-R = TypeVar("R")
+# Covariant: a Flaky[str] is a Flaky[object] (R only comes out of calls).
+R = TypeVar("R", covariant=True)
 T = TypeVar("T")
 
 #: The letters a schedule is written in: Failure, Success, Timeout.
@@ -136,7 +137,7 @@ class Flaky(Generic[R]):
     ) -> None: ...
     @overload
     def __init__(
-        self: Flaky[Awaitable[None]],
+        self: Flaky[Coroutine[object, object, None]],
         fails: int | None = None,
         *,
         then: None = None,
@@ -145,7 +146,7 @@ class Flaky(Generic[R]):
     ) -> None: ...
     @overload
     def __init__(
-        self: Flaky[Awaitable[T]],
+        self: Flaky[Coroutine[object, object, T]],
         fails: int | None = None,
         *,
         then: Callable[..., Awaitable[T]],
@@ -154,7 +155,7 @@ class Flaky(Generic[R]):
     ) -> None: ...
     @overload
     def __init__(
-        self: Flaky[Awaitable[T]],
+        self: Flaky[Coroutine[object, object, T]],
         fails: int | None = None,
         *,
         then: Callable[..., T],
@@ -163,7 +164,7 @@ class Flaky(Generic[R]):
     ) -> None: ...
     @overload
     def __init__(
-        self: Flaky[Awaitable[T]],
+        self: Flaky[Coroutine[object, object, T]],
         fails: int | None = None,
         *,
         then: T,
@@ -405,7 +406,7 @@ class FlakyFactory:
         then: None = None,
         asynchronous: Literal[True],
         **options: Unpack[FlakyOptions],
-    ) -> Flaky[Awaitable[None]]: ...
+    ) -> Flaky[Coroutine[object, object, None]]: ...
     @overload
     def __call__(
         self,
@@ -414,7 +415,7 @@ class FlakyFactory:
         then: Callable[..., Awaitable[T]],
         asynchronous: Literal[True],
         **options: Unpack[FlakyOptions],
-    ) -> Flaky[Awaitable[T]]: ...
+    ) -> Flaky[Coroutine[object, object, T]]: ...
     @overload
     def __call__(
         self,
@@ -423,7 +424,7 @@ class FlakyFactory:
         then: Callable[..., T],
         asynchronous: Literal[True],
         **options: Unpack[FlakyOptions],
-    ) -> Flaky[Awaitable[T]]: ...
+    ) -> Flaky[Coroutine[object, object, T]]: ...
     @overload
     def __call__(
         self,
@@ -432,7 +433,7 @@ class FlakyFactory:
         then: T,
         asynchronous: Literal[True],
         **options: Unpack[FlakyOptions],
-    ) -> Flaky[Awaitable[T]]: ...
+    ) -> Flaky[Coroutine[object, object, T]]: ...
     @overload
     def __call__(
         self,

@@ -222,7 +222,7 @@ def test_unawaited_call_counts_nothing() -> None:
     awaitable = dependency()
     assert dependency.calls == 0
     with pytest.raises(ConnectionError):
-        asyncio.run(awaitable)  # type: ignore[arg-type]  # it is a coroutine
+        asyncio.run(awaitable)
     assert dependency.calls == 1
 
 

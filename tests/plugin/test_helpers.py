@@ -9,19 +9,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dyno.clock import FakeClock, use_clock
+from dyno.breaker import Broken, CircuitBreaker
+from dyno.clock import FakeClock, SystemClock, get_clock, use_clock
 from dyno.harness import harness
 from dyno.registry import Registry, default
 from dyno.timing import PerfTimer, current_timer, timed
 from pytest_dyno import (
     Budget,
     BudgetExceeded,
+    Flaky,
     HarnessCapture,
     RootTimer,
     budget,
     capture_harness,
+    forced_breakers,
     isolated_registry,
 )
+from pytest_dyno.strategies import failure_schedules
 
 # -- isolated_registry ----------------------------------------------------------------
 
@@ -216,3 +220,36 @@ def test_budget_validates_and_reprs() -> None:
     with pytest.raises(TypeError, match="'name' must be <class 'str'>"):
         Budget(1, name=3)  # type: ignore[arg-type]  # bad input on purpose
     assert repr(budget(0.25, name="db")) == "<Budget name='db' seconds=250.0mS>"
+
+
+# -- every helper together, where fixtures cannot go -------------------------------------
+
+_GIVEN_BREAKER = CircuitBreaker("helpers-given-db")
+
+
+@settings(max_examples=25, deadline=None)
+@given(failure_schedules(alphabet="FS", max_size=6))
+def test_plain_helpers_replace_every_fixture_in_a_given_test(schedule: str) -> None:
+    """Each example gets a fresh fake clock, forcing, registry, capture and budget; all undone."""
+    with (
+        use_clock(FakeClock()) as clock,
+        forced_breakers() as control,
+        isolated_registry() as registry,
+        capture_harness() as seen,
+        budget(0.25 * len(schedule) + 0.25, name="example"),
+    ):
+        registry["helpers-given-upstream"] = upstream = Flaky(
+            schedule=schedule, then="ok", latency=0.25
+        )
+        control.force_open("helpers-given-db")
+        with pytest.raises(Broken):
+            _GIVEN_BREAKER.call(upstream)
+        assert upstream.calls == 0
+        for _ in schedule + "S":
+            with contextlib.suppress(ConnectionError), harness(name="upstream"):
+                upstream()
+        seen.assert_raised(ConnectionError, count=schedule.count("F"))
+        assert clock.now() == 0.25 * (len(schedule) + 1)
+    assert _GIVEN_BREAKER.state == "closed"
+    assert "helpers-given-upstream" not in default
+    assert isinstance(get_clock(), SystemClock)
