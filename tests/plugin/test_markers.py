@@ -180,6 +180,46 @@ def test_dyno_breaker_bad_arguments_error_naming_the_value(
     result.stdout.no_fnmatch_line("*must not run*")
 
 
+def test_forcing_is_released_after_failures_and_errors(pytester: pytest.Pytester) -> None:
+    """Markers and dyno_breakers release their forcing when the test fails or errors in setup."""
+    pytester.makepyfile(
+        """
+        import pytest
+        from dyno.breaker import CircuitBreaker
+
+        db = CircuitBreaker("r-db")
+
+        @pytest.mark.dyno_breaker("r-db", "open")
+        def test_marker_then_fail():
+            raise RuntimeError("boom")
+
+        def test_fixture_then_fail(dyno_breakers):
+            dyno_breakers.force_closed("r-db")
+            raise RuntimeError("boom")
+
+        @pytest.fixture
+        def broken():
+            raise RuntimeError("setup breaks")
+
+        @pytest.mark.dyno_breaker("r-db", "open")
+        def test_setup_error(broken):
+            pass
+
+        # The closest marker is applied last: r-db is forced before r-cache's error.
+        @pytest.mark.dyno_breaker("r-db", "open")
+        @pytest.mark.dyno_breaker("r-cache", "half")
+        def test_bad_marker_after_a_good_one():
+            pass
+
+        def test_all_released():
+            assert db.state == "closed"
+            assert CircuitBreaker("r-cache").state == "closed"
+        """
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=2, errors=2)
+
+
 # -- dyno_breakers fixture and forced_breakers ------------------------------------------
 
 
