@@ -13,11 +13,12 @@ intervals attach to.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+import inspect
+from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeVar
 
 import pytest
 
@@ -86,6 +87,8 @@ class _TestState:
             self.timer = RootTimer(self.name)
         return self.timer
 
+
+T = TypeVar("T")
 
 _SETTINGS = pytest.StashKey[_Settings]()
 _TEST = pytest.StashKey[_TestState]()
@@ -225,40 +228,41 @@ def _mark_text(mark: pytest.Mark) -> str:
 
 
 def _breaker_from(mark: pytest.Mark) -> tuple[str, str]:
-    from dyno.utils import check_choice, check_type
-
     def parse(name: str, state: str) -> tuple[str, str]:
+        from dyno.utils import check_choice, check_type
+
         check_type("name", name, str)
         check_choice("state", state, ("open", "closed"))
         return name, state
 
-    try:
-        return parse(*mark.args, **mark.kwargs)
-    except (TypeError, ValueError) as error:
-        problem = str(error)
-    pytest.fail(
-        f"Cannot apply {_mark_text(mark)}: {problem}. "
+    return _arguments_of(
+        mark,
+        parse,
         'Use @pytest.mark.dyno_breaker("name", "open") or '
         '@pytest.mark.dyno_breaker("name", "closed") instead.',
-        pytrace=False,
     )
 
 
 def _budget_from(mark: pytest.Mark) -> float:
-    from dyno.utils import check_number
-
     def parse(seconds: float) -> float:
+        from dyno.utils import check_number
+
         return check_number("seconds", seconds, low=0)
 
+    return _arguments_of(
+        mark, parse, "Use @pytest.mark.dyno_budget(seconds) with a number of seconds >= 0 instead."
+    )
+
+
+def _arguments_of(mark: pytest.Mark, parse: Callable[..., T], advice: str) -> T:
+    """Return ``parse(*mark.args, **mark.kwargs)``; on bad arguments fail the test with advice."""
     try:
-        return parse(*mark.args, **mark.kwargs)
+        # Binding first words a wrong arity without parse's (internal) name.
+        bound = inspect.signature(parse).bind(*mark.args, **mark.kwargs)
+        return parse(*bound.args, **bound.kwargs)
     except (TypeError, ValueError) as error:
         problem = str(error)
-    pytest.fail(
-        f"Cannot apply {_mark_text(mark)}: {problem}. "
-        "Use @pytest.mark.dyno_budget(seconds) with a number of seconds >= 0 instead.",
-        pytrace=False,
-    )
+    pytest.fail(f"Cannot apply {_mark_text(mark)}: {problem}. {advice}", pytrace=False)
 
 
 # -- the timing report ------------------------------------------------------------
