@@ -8,7 +8,7 @@ import json
 import socket
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from dyno.breaker import CircuitBreaker
 from dyno.clock import FakeClock
 from dyno.dashboard import DashboardServer, View, hystrix_event, prometheus_text, serve
+from dyno.dashboard.server import _Feed
 from dyno.metrics import EVENTS, Metrics
 
 #: The hystrix.stream fields the issue names, which Hystrix tooling reads.
@@ -335,13 +336,60 @@ def test_a_new_client_never_gets_stale_events(views: list[View]) -> None:
         feed = server._server.feed(0.05)
         idle = threading.Event()
         for _ in range(1000):  # the producer stops once it sees no one listens (bounded)
-            if not feed._producing:
+            if not feed.producing:
                 break
             idle.wait(0.01)
-        assert not feed._producing
+        assert not feed.producing
         metrics_of(views[1]).success(0.001)
         with StreamClient(server) as client:
             assert client.event_for("cache")["rollingCountSuccess"] == 1
+
+
+def test_a_client_arriving_as_the_feed_goes_idle_never_doubles_its_producer() -> None:
+    """A client arriving between the idle producer's decision to stop and its exit gets one."""
+    stopping = threading.Event()
+    feed = _Feed(list, 0.01, stopping)
+    first_producer: list[threading.Thread | None] = []
+    replacement: list[threading.Thread | None] = []
+    late: list[Generator[bytes, None, None]] = []
+
+    class Gap(threading.Condition):
+        """Lets a client in right after the first producer decided to stop."""
+
+        def __exit__(self, *exc_info: object) -> None:
+            super().__exit__(*exc_info)  # type: ignore[arg-type]  # passed through as received
+            if (
+                not late
+                and first_producer
+                and threading.current_thread() is first_producer[0]
+                and feed._producer is None
+            ):
+                late.append(feed.listen())
+                next(late[0])  # starts the replacement producer and gets its first read
+                replacement.append(feed._producer)
+
+    feed._condition = Gap()
+    first = feed.listen()
+    try:
+        next(first)
+        first_producer.append(feed._producer)
+        first.close()  # no one listens: the producer stops after its interval
+        assert first_producer[0] is not None
+        first_producer[0].join(timeout=TIMEOUT)
+        assert not first_producer[0].is_alive()
+        assert replacement
+        assert replacement[0] is not None
+        third = feed.listen()
+        next(third)
+        third.close()
+        assert feed._producer is replacement[0]  # the third client joined it: no second one
+    finally:
+        stopping.set()
+        for generator in late:
+            generator.close()
+    assert replacement[0] is not None
+    replacement[0].join(timeout=TIMEOUT)
+    assert not feed.producing
 
 
 def test_a_failing_service_does_not_blank_the_others(caplog: pytest.LogCaptureFixture) -> None:

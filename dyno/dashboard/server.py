@@ -217,7 +217,16 @@ class _Feed:
         self._generation = 0
         self._data = b""
         self._listeners = 0
-        self._producing = False
+        # The running producer thread, or None. Only the producer itself clears it, and it
+        # decides to stop under the same lock hold, so a listener arriving meanwhile
+        # starts a fresh producer and never leaves two running.
+        self._producer: threading.Thread | None = None
+
+    @property
+    def producing(self) -> bool:
+        """True while a producer thread publishes events."""
+        with self._condition:
+            return self._producer is not None
 
     def _produce(self) -> None:
         try:
@@ -235,23 +244,26 @@ class _Feed:
                     return
                 with self._condition:
                     if not self._listeners:
-                        self._producing = False
+                        self._producer = None
                         return
         finally:
             with self._condition:
-                self._producing = False
+                if self._producer is threading.current_thread():
+                    self._producer = None
                 self._condition.notify_all()
 
     def listen(self) -> Generator[bytes, None, None]:
         """Yield each new generation of events until the server stops."""
         with self._condition:
             self._listeners += 1
-            seen = 0 if self._producing else self._generation  # nothing stale
-            if not self._producing:
-                self._producing = True
-                threading.Thread(
+            if self._producer is None:
+                seen = self._generation  # wait for a fresh read: nothing stale
+                self._producer = threading.Thread(
                     target=self._produce, name="dyno-dashboard-feed", daemon=True
-                ).start()
+                )
+                self._producer.start()
+            else:
+                seen = 0  # the latest read is at most one interval old
         try:
             while not self._stopping.is_set():
                 with self._condition:
