@@ -66,8 +66,8 @@ class Flaky(Generic[R]):
 
     Args:
         fails: Number of calls that fail before every later call succeeds.
-        exc: What a failure raises: an exception class (a new instance, made
-            with a message as its one argument, is raised each time) or an
+        exc: What a failure raises: an exception class taking a message as
+            its one argument (a new instance is raised each time) or an
             instance (raised as that same object each time).
         then: The result of a successful call, or a callable returning it,
             called with the call's arguments.
@@ -84,7 +84,8 @@ class Flaky(Generic[R]):
 
     Raises:
         TypeError: An option has the wrong type (``clock`` a clock class, not
-            an instance, included).
+            an instance, included), or the ``exc`` class cannot be made from
+            a message alone.
         ValueError: An option is out of range (``latency`` infinite
             included), a schedule has letters other than F, S and T, or more
             than one of ``fails``, ``rate`` and ``schedule`` is given.
@@ -487,6 +488,18 @@ def _check_schedule(schedule: str) -> str:
 
 
 def _check_exc(exc: object) -> type[BaseException] | BaseException:
-    if isinstance(exc, BaseException) or (isinstance(exc, type) and issubclass(exc, BaseException)):
+    if isinstance(exc, BaseException):
         return exc
-    raise TypeError(f"'exc' must be an exception class or instance (got {describe(exc)})")
+    if not (isinstance(exc, type) and issubclass(exc, BaseException)):
+        raise TypeError(f"'exc' must be an exception class or instance (got {describe(exc)})")
+    # Found now rather than at the first failing call, where the code under test
+    # would see this TypeError instead of the simulated failure.
+    try:
+        exc("simulated failure")
+    except Exception as error:
+        name = exc.__qualname__
+        raise TypeError(
+            f"Cannot raise {name} for simulated failures: {name}('simulated failure') "
+            f"raised {error!r}. Pass an instance instead, e.g. exc={name}(...)."
+        ) from error
+    return exc

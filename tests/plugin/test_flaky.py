@@ -296,6 +296,13 @@ def test_repr_shows_plan_and_counters() -> None:
             "'exc' must be an exception class or instance (got 'boom' that is a <class 'str'>)",
         ),
         ({"exc": int}, TypeError, "'exc' must be an exception class or instance"),
+        (
+            {"exc": UnicodeDecodeError},
+            TypeError,
+            "Cannot raise UnicodeDecodeError for simulated failures: "
+            "UnicodeDecodeError('simulated failure') raised TypeError('function takes exactly "
+            "5 arguments (1 given)'). Pass an instance instead, e.g. exc=UnicodeDecodeError(...).",
+        ),
         ({"latency": -1}, ValueError, "'latency' must be >= 0 (got -1"),
         (
             {"latency": float("inf")},
