@@ -27,6 +27,8 @@ from __future__ import annotations
 import math
 import os
 import random
+import re
+import shutil
 import sys
 import threading
 from collections import Counter
@@ -547,7 +549,9 @@ class Reporter:
             if dependency.outage is not None:
                 start, end = dependency.outage
                 lines.append(
-                    f"  scripted: {name} goes down at {start:.1f} s and comes back at {end:.1f} s"
+                    # Rounded as the event lines show them, so the two agree.
+                    f"  scripted: {name} goes down at {round(start, 2):g} s and comes back "
+                    f"at {round(end, 2):g} s"
                 )
         lines.append(
             f"  breakers: open at 50 % failures of 10+ calls in "
@@ -597,7 +601,9 @@ class Reporter:
                 *self._table(),
             ]
             self.out.write("".join(line + "\n" for line in [*lines, *table]))
-            self._drawn = len(table)
+            # Count screen rows, not lines: a line wider than the terminal wraps.
+            columns = _columns(self.out)
+            self._drawn = sum(_rows(line, columns) for line in table)
         else:
             elapsed = sim.elapsed()
             if elapsed >= self._next_table:
@@ -651,6 +657,23 @@ class Reporter:
         )
         self.out.write("\n".join(out) + "\n")
         self.out.flush()
+
+
+_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def _columns(out: TextIO) -> int:
+    """Return the width of the terminal *out* writes to (COLUMNS, or 80, when unknown)."""
+    try:
+        columns = os.get_terminal_size(out.fileno()).columns
+    except (OSError, ValueError):  # no file descriptor, or not a terminal
+        columns = 0
+    return columns or shutil.get_terminal_size().columns
+
+
+def _rows(line: str, columns: int) -> int:
+    """Return how many terminal rows *line* fills at *columns* wide (escapes take none)."""
+    return max(1, -(-len(_ESCAPE.sub("", line)) // max(1, columns)))
 
 
 def _wants_color(out: TextIO) -> bool:
