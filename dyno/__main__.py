@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import math
+import os
 import sys
 import threading
 from collections.abc import Sequence
@@ -67,6 +68,8 @@ def _demo(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
         )
+    except BrokenPipeError:
+        raise  # the reader went away: main() ends quietly
     except OSError as error:
         print(f"dyno demo: {error.strerror or error}", file=sys.stderr)
         return 1
@@ -179,7 +182,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``dyno`` command line and return its exit status."""
     args = _parser().parse_args(argv)
-    status: int = args.run(args)
+    try:
+        status: int = args.run(args)
+    except BrokenPipeError:
+        # Output piped into something that stopped reading (`| head`): end quietly, and
+        # point stdout at /dev/null so Python's flush at exit does not complain again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return status
 
 

@@ -131,6 +131,26 @@ def test_demo_on_a_taken_port_says_so() -> None:
     )
 
 
+def test_demo_piped_into_a_reader_that_stops_ends_quietly() -> None:
+    """`python -m dyno demo | head -1`: the demo stops at the closed pipe, with no traceback."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dyno", "demo", "--duration", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("dyno demo: 4 services")
+        process.stdout.close()  # as head does once it has its line
+        _, errors = process.communicate(timeout=TIMEOUT)
+    finally:
+        process.kill()
+        process.wait(timeout=TIMEOUT)
+    assert (process.returncode, errors) == (1, "")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
