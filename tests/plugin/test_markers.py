@@ -6,6 +6,7 @@ import pytest
 
 from dyno.breaker import CircuitBreaker
 from pytest_dyno import BreakerControl, forced_breakers
+from pytest_dyno.plugin import _TimingReport
 
 # Subprocess runs pay for interpreter start-up; hypothesis' plugin adds a second.
 FAST = ("-p", "no:hypothesispytest", "-p", "no:cacheprovider")
@@ -96,6 +97,26 @@ def test_help_lists_the_dyno_option_group(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         ["  dyno_timing (bool):*", "  dyno_timing_top (int):*", "  dyno_timing_json (string):*"]
     )
+
+
+def test_hook_wrappers_are_new_style_and_state_is_stashed(pytestconfig: pytest.Config) -> None:
+    """The plugin's hook wrappers use wrapper=True, and it sets no attribute on the Config."""
+    manager = pytestconfig.pluginmanager
+    plugin = manager.get_plugin("dyno")
+    assert plugin is not None, "this suite runs with the plugin loaded by its entry point"
+    ours = [
+        impl
+        for caller in manager.get_hookcallers(plugin) or []
+        for impl in caller.get_hookimpls()
+        if impl.plugin is plugin
+    ]
+    wrappers = sorted(impl.function.__name__ for impl in ours if impl.wrapper)
+    assert wrappers == ["pytest_runtest_call", "pytest_runtest_teardown"]
+    assert not [impl for impl in ours if impl.hookwrapper]
+    assert not [name for name in vars(pytestconfig) if "dyno" in name.lower()]
+    # The timing report's wrapper is registered only under --dyno-timing: read its marking.
+    options = vars(_TimingReport.pytest_runtest_makereport)["pytest_impl"]
+    assert (options["wrapper"], options["hookwrapper"]) == (True, False)
 
 
 # -- dyno_breaker ------------------------------------------------------------------------
