@@ -48,6 +48,19 @@ def run_dyno(*args: str, timeout: float = TIMEOUT) -> subprocess.CompletedProces
     )
 
 
+def read_stream_until(port: int, marker: bytes, limit: int = 1_000_000) -> bytes:
+    """Read the dashboard's /stream on *port* until *marker* arrives; return what came."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = b""
+        while marker not in received:
+            assert len(received) < limit, received[-500:]
+            chunk = sock.recv(65536)
+            assert chunk, received[-500:]
+            received += chunk
+    return received
+
+
 @pytest.fixture
 def fake_clock() -> Iterator[FakeClock]:
     """Install a FakeClock for the test: simulated latencies then take no real time."""
@@ -81,6 +94,22 @@ def test_demo_of_three_seconds_shows_a_breaker_open_and_close_again() -> None:
     assert int(row.group(1)) >= 1  # opened
     assert int(row.group(2)) >= 1  # closed again
     assert re.search(r"^Circuits opened \d+ times? and closed again \d+ times?\.$", summary, re.M)
+
+
+def test_demo_and_its_dashboard_run_on_the_standard_library_alone() -> None:
+    """With site-packages off (python -S), the demo and its dashboard still run."""
+    result = subprocess.run(
+        [sys.executable, "-S", "-m", "dyno", "demo", "--duration", "1", "--serve"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        cwd=Path(__file__).resolve().parent.parent,  # dyno importable from the checkout
+        env={**os.environ, "NO_COLOR": "1", "PYTHONPATH": ""},
+        check=False,
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "  dashboard: http://127.0.0.1:" in result.stdout
+    assert "\nSummary: finished after " in result.stdout
 
 
 def test_demo_serves_the_dashboard_while_it_runs() -> None:
@@ -228,14 +257,7 @@ def test_dashboard_command_serves_a_modules_services_until_ctrl_c(tmp_path: Path
         lines = [process.stdout.readline() for _ in range(4)]
         assert lines[2] == "  services: shop.lookup (services created later show up too)\n"
         assert lines[3] == "Press Ctrl-C to stop.\n"
-        sock = socket.create_connection(("127.0.0.1", int(match.group(1))), timeout=10)
-        with sock:
-            sock.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
-            received = b""
-            while b'"rollingCountSuccess"' not in received and len(received) < 1_000_000:
-                chunk = sock.recv(65536)
-                assert chunk, received
-                received += chunk
+        received = read_stream_until(int(match.group(1)), b'"rollingCountSuccess"')
         assert b'"name":"shop.lookup"' in received
         assert b'"rollingCountSuccess":5' in received
         process.send_signal(signal.SIGINT)
@@ -282,15 +304,7 @@ def test_dashboard_command_watches_a_module_that_works_at_import(tmp_path: Path)
         assert match
         process.stdout.readline()
         process.stdout.readline()
-        sock = socket.create_connection(("127.0.0.1", int(match.group(2))), timeout=10)
-        with sock:
-            sock.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
-            received = b""
-            while b'"name":"busy.step"' not in received and len(received) < 1_000_000:
-                chunk = sock.recv(65536)
-                assert chunk, received
-                received += chunk
-        assert b'"name":"busy.step"' in received
+        read_stream_until(int(match.group(2)), b'"name":"busy.step"')
         process.send_signal(signal.SIGINT)
         rest, errors = process.communicate(timeout=TIMEOUT)
     finally:
