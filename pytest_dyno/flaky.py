@@ -235,17 +235,21 @@ class Flaky(Generic[R]):
 
     @property
     def calls(self) -> int:
-        """Number of calls made (each awaited call, when asynchronous)."""
+        """Number of calls started (each awaited call, when asynchronous)."""
         return self._calls
 
     @property
     def failures(self) -> int:
-        """Number of calls that raised (``F`` and ``T`` steps)."""
+        """Number of calls that raised (``F`` and ``T`` steps), counted after the latency."""
         return self._failures
 
     @property
     def successes(self) -> int:
-        """Number of calls that returned."""
+        """Number of calls that returned, counted after the latency.
+
+        A call interrupted during its latency (cancelled, say, by a timeout)
+        counts in :attr:`calls` only.
+        """
         return self._successes
 
     @property
@@ -282,7 +286,7 @@ class Flaky(Generic[R]):
         return self._clock if self._clock is not None else get_clock()
 
     def _next_step(self) -> tuple[str, int]:
-        """Decide, under the lock, what call number *n* does, and count it."""
+        """Number the call and decide, under the lock, what it does."""
         with self._lock:
             self._calls += 1
             number = self._calls
@@ -293,15 +297,16 @@ class Flaky(Generic[R]):
             else:
                 assert self._fails is not None
                 step = _FAIL if number <= self._fails else _SUCCEED
-            if step == _SUCCEED:
-                self._successes += 1
-            else:
-                self._failures += 1
         return step, number
 
     def _outcome(
         self, step: str, number: int, args: tuple[object, ...], kwargs: dict[str, object]
     ) -> object:
+        with self._lock:
+            if step == _SUCCEED:
+                self._successes += 1
+            else:
+                self._failures += 1
         if step == _TIME_OUT:
             raise TimeoutError(f"simulated timeout on call {number}")
         if step == _FAIL:

@@ -216,6 +216,36 @@ def test_asynchronous_flaky_is_seen_as_async_by_retry() -> None:
     assert isinstance(dependency, Flaky)
 
 
+class _StuckClock(FakeClock):
+    """A fake clock whose sleeps never end: async ones wait forever, sync ones are interrupted."""
+
+    def sleep(self, seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    async def asleep(self, seconds: float) -> None:
+        await asyncio.Event().wait()
+
+
+def test_a_call_interrupted_in_its_latency_has_no_outcome() -> None:
+    """A call cancelled or interrupted in its latency counts in calls, not in the outcomes."""
+    waiting = Flaky(0, latency=1, asynchronous=True, clock=_StuckClock())
+
+    async def cancel_one() -> None:
+        task = asyncio.ensure_future(waiting())
+        for _ in range(3):
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancel_one())
+    assert (waiting.calls, waiting.failures, waiting.successes) == (1, 0, 0)
+    interrupted = Flaky(1, latency=1, clock=_StuckClock())
+    with pytest.raises(KeyboardInterrupt):
+        interrupted()
+    assert (interrupted.calls, interrupted.failures, interrupted.successes) == (1, 0, 0)
+
+
 def test_unawaited_call_counts_nothing() -> None:
     """An asynchronous call happens when awaited: creating the awaitable counts nothing."""
     dependency = Flaky(fails=1, asynchronous=True)
