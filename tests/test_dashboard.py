@@ -267,6 +267,7 @@ def test_hystrix_path_and_delay_are_honoured(dashboard: DashboardServer) -> None
     """/hystrix.stream?delay=100 streams too, as Hystrix's dashboard and Turbine ask for it."""
     with StreamClient(dashboard, "/hystrix.stream?delay=100") as client:
         assert client.status_line == "HTTP/1.1 200 OK"
+        assert client.headers["Content-Type"] == "text/event-stream; charset=utf-8"
         assert client.event_for("cache")["requestCount"] == 0
 
 
@@ -509,6 +510,7 @@ HYSTRIX_DASHBOARD_REQUIRES = [
     "propertyValue_circuitBreakerSleepWindowInMilliseconds",
     "propertyValue_circuitBreakerErrorThresholdPercentage",
     "propertyValue_circuitBreakerForceOpen",
+    "propertyValue_circuitBreakerForceClosed",  # required by the later hystrix-dashboard
     "propertyValue_executionIsolationStrategy",
     "propertyValue_executionIsolationThreadTimeoutInMilliseconds",
     "propertyValue_executionIsolationThreadInterruptOnTimeout",
@@ -702,6 +704,29 @@ def test_client_dropping_mid_stream_disturbs_no_one(dashboard: DashboardServer) 
         assert get(dashboard, "/metrics")[0] == 200
         with StreamClient(dashboard) as newcomer:
             assert newcomer.event()["type"] == "HystrixCommand"
+
+
+def test_client_that_stops_reading_holds_back_no_one() -> None:
+    """A stream client that never reads fills its buffers; the others keep getting fresh events."""
+    # Each event names its service twice: ~400 kB a tick, so the stalled connection's buffers
+    # (a few MB at most) are full long before the steady client has read its 60 events.
+    views = [make_view("x" * 200_000), make_view("small")]
+    with (
+        serve(services=views, interval=0.05) as server,
+        socket.socket() as stalled,
+        StreamClient(server) as steady,
+    ):
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.settimeout(TIMEOUT)
+        stalled.connect((server.host, server.port))
+        stalled.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = sum(len(json.dumps(steady.event())) for _ in range(60))
+        assert received > 10_000_000
+        breaker = views[1].breaker
+        assert isinstance(breaker, CircuitBreaker)
+        breaker.force_open()
+        assert steady.event_for("small", "forced_open")["isCircuitBreakerOpen"] is True
+        assert get(server, "/metrics")[0] == 200
 
 
 def test_half_sent_request_does_not_block_others(dashboard: DashboardServer) -> None:
