@@ -31,21 +31,21 @@ SERVICES = 20
 def _views() -> list[View]:
     """20 services, each with a full 10-bucket window of 200 calls per bucket."""
     clock = FakeClock()
-    views = [
-        View(f"service-{index}", Metrics(clock=clock), CircuitBreaker(clock=clock))
-        for index in range(SERVICES)
-    ]
+    metrics = [Metrics(clock=clock) for _ in range(SERVICES)]
     for bucket in range(10):
-        for view in views:
+        for each in metrics:
             for call in range(200):
                 latency = 0.001 + (call * 7919 % 1000) / 10_000
                 if call % 17:
-                    view.metrics.success(latency)
+                    each.success(latency)
                 else:
-                    view.metrics.failure(latency)
+                    each.failure(latency)
         if bucket < 9:
             clock.advance(1.0)
-    return views
+    return [
+        View(f"service-{index}", each, CircuitBreaker(clock=clock))
+        for index, each in enumerate(metrics)
+    ]
 
 
 def _registry(views: list[View]) -> CollectorRegistry:
