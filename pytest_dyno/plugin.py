@@ -18,7 +18,7 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import pytest
 
@@ -133,10 +133,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
     report = config.getoption("dyno_timing")
     if report is None:
-        report = config.getini("dyno_timing")
+        report = _ini(config, "dyno_timing", "Set it to true or false instead.")
     top = config.getoption("dyno_timing_top")
     if top is None:
-        top = config.getini("dyno_timing_top")
+        top = _ini(config, "dyno_timing_top", "Set it to a whole number >= 0 instead.")
     if not isinstance(top, int) or top < 0:
         raise pytest.UsageError(
             f"Cannot show the {top!r} slowest tests: --dyno-timing-top (ini dyno_timing_top) "
@@ -150,6 +150,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_SETTINGS] = settings
     if settings.timing:
         config.pluginmanager.register(_TimingReport(config, settings), "dyno-timing")
+
+
+def _ini(config: pytest.Config, name: str, advice: str) -> Any:
+    """Return the ini setting *name*; a value of the wrong type is a usage error naming it."""
+    try:
+        return config.getini(name)
+    except (pytest.UsageError, ValueError) as error:
+        # pytest's own message shows the bad value but not the setting.
+        raise pytest.UsageError(f"Cannot read the ini setting {name}: {error}. {advice}") from error
 
 
 # -- per-test hooks -------------------------------------------------------------

@@ -120,6 +120,31 @@ def test_bad_top_is_a_usage_error(pytester: pytest.Pytester, value: str) -> None
         result.stderr.fnmatch_lines(["*--dyno-timing-top: invalid int value: 'x'"])
 
 
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (
+            "dyno_timing_top = x",
+            "ERROR: Cannot read the ini setting dyno_timing_top: invalid literal for int() with "
+            "base 10: 'x'. Set it to a whole number >= 0 instead.",
+        ),
+        (
+            "dyno_timing = maybe",
+            "ERROR: Cannot read the ini setting dyno_timing: invalid truth value 'maybe'. "
+            "Set it to true or false instead.",
+        ),
+    ],
+)
+def test_bad_ini_value_is_a_usage_error_naming_the_setting(
+    pytester: pytest.Pytester, setting: str, message: str
+) -> None:
+    """An ini value of the wrong type stops the run with a message naming the setting."""
+    pytester.makeini(f"[pytest]\n{setting}\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
 def _by_nodeid(document: dict[str, list[dict[str, object]]]) -> dict[str, dict[str, object]]:
     return {str(entry["nodeid"]): entry for entry in document["tests"]}
 
