@@ -42,7 +42,7 @@ from dyno.breaker import BreakerState, CircuitBreaker, Limiter
 from dyno.metrics import Metrics
 from dyno.retry import retry
 from dyno.service import service
-from dyno.utils import check_int, check_number, check_type, describe
+from dyno.utils import check_int, check_number, check_optional_number, check_type, describe
 
 if TYPE_CHECKING:
     from dyno.dashboard.export import ServiceView
@@ -102,6 +102,33 @@ class Profile:
     limit: int | None = None
     fallback: bool = False
     consecutive: int | None = 5
+
+    def __post_init__(self) -> None:
+        check_type("name", self.name, str)
+        for seconds in ("latency", "spread", "slow_latency"):
+            check_number(seconds, getattr(self, seconds), low=0)
+        for share in ("failure", "slow"):
+            check_number(share, getattr(self, share), low=0, high=1)
+        check_number("share", self.share, low=0, low_open=True, high=1)
+        if self.outage is not None:
+            outage = self.outage
+            if not (
+                isinstance(outage, tuple)
+                and len(outage) == 2
+                and all(isinstance(x, int | float) and not isinstance(x, bool) for x in outage)
+                and 0 <= outage[0] < outage[1] <= 1
+            ):
+                raise ValueError(
+                    "'outage' must be None or (start, end), fractions of the run with "
+                    f"0 <= start < end <= 1 (got {describe(outage)})"
+                )
+        check_optional_number("timeout", self.timeout, low=0, low_open=True)
+        check_int("attempts", self.attempts, low=1)
+        if self.limit is not None:
+            check_int("limit", self.limit, low=1)
+        check_type("fallback", self.fallback, bool)
+        if self.consecutive is not None:
+            check_int("consecutive", self.consecutive, low=1)
 
 
 #: The demo's dependencies.

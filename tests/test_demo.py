@@ -480,6 +480,52 @@ def test_bad_simulation_options(options: dict[str, object], message: str) -> Non
     assert str(caught.value) == message
 
 
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"name": 1}, TypeError, "'name' must be <class 'str'> (got 1 that is a <class 'int'>)"),
+        (
+            {"latency": -0.1},
+            ValueError,
+            "'latency' must be >= 0 (got -0.1 that is a <class 'float'>)",
+        ),
+        (
+            {"failure": 1.5},
+            ValueError,
+            "'failure' must be <= 1 (got 1.5 that is a <class 'float'>)",
+        ),
+        ({"share": 0}, ValueError, "'share' must be > 0 (got 0 that is a <class 'int'>)"),
+        (
+            {"outage": (0.6, 0.2)},
+            ValueError,
+            "'outage' must be None or (start, end), fractions of the run with "
+            "0 <= start < end <= 1 (got (0.6, 0.2) that is a <class 'tuple'>)",
+        ),
+        ({"timeout": 0}, ValueError, "'timeout' must be > 0 (got 0 that is a <class 'int'>)"),
+        ({"attempts": 0}, ValueError, "'attempts' must be >= 1 (got 0 that is a <class 'int'>)"),
+        ({"limit": 0}, ValueError, "'limit' must be >= 1 (got 0 that is a <class 'int'>)"),
+        (
+            {"fallback": "yes"},
+            TypeError,
+            "'fallback' must be <class 'bool'> (got 'yes' that is a <class 'str'>)",
+        ),
+        (
+            {"consecutive": 1.0},
+            TypeError,
+            "'consecutive' must be an int (got 1.0 that is a <class 'float'>)",
+        ),
+    ],
+)
+def test_bad_profiles_fail_at_construction(
+    options: dict[str, object], error: type[Exception], message: str
+) -> None:
+    """A Profile refuses bad settings at once, naming the option and the value."""
+    options = {"name": "svc", "latency": 0.01, **options}
+    with pytest.raises(error) as caught:
+        Profile(**options)  # type: ignore[arg-type]  # deliberately wrong
+    assert str(caught.value) == message
+
+
 # -- the terminal view -----------------------------------------------------------------------
 
 
