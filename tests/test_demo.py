@@ -48,6 +48,21 @@ def run_dyno(*args: str, timeout: float = TIMEOUT) -> subprocess.CompletedProces
     )
 
 
+def start_dyno(*args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+    """Start ``python -m dyno ARGS`` with its output piped (modules in *cwd* importable)."""
+    env = {**os.environ, "NO_COLOR": "1"}
+    if cwd is not None:
+        env["PYTHONPATH"] = str(cwd)
+    return subprocess.Popen(
+        [sys.executable, "-m", "dyno", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
 def read_stream_until(port: int, marker: bytes, limit: int = 1_000_000) -> bytes:
     """Read the dashboard's /stream on *port* until *marker* arrives; return what came."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
@@ -114,13 +129,7 @@ def test_demo_and_its_dashboard_run_on_the_standard_library_alone() -> None:
 
 def test_demo_serves_the_dashboard_while_it_runs() -> None:
     """--serve prints the dashboard URL and serves the demo's services until the demo ends."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dyno", "demo", "--duration", "2", "--serve"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
+    process = start_dyno("demo", "--duration", "2", "--serve")
     try:
         assert process.stdout is not None
         url = ""
@@ -162,13 +171,7 @@ def test_demo_on_a_taken_port_says_so() -> None:
 
 def test_demo_piped_into_a_reader_that_stops_ends_quietly() -> None:
     """`python -m dyno demo | head -1`: the demo stops at the closed pipe, with no traceback."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dyno", "demo", "--duration", "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
+    process = start_dyno("demo", "--duration", "2")
     try:
         assert process.stdout is not None
         assert process.stdout.readline().startswith("dyno demo: 4 services")
@@ -241,14 +244,7 @@ def test_dashboard_command_serves_a_modules_services_until_ctrl_c(tmp_path: Path
             """
         )
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dyno", "dashboard", "--import", "shop_services"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(tmp_path)},
-    )
+    process = start_dyno("dashboard", "--import", "shop_services", cwd=tmp_path)
     try:
         assert process.stdout is not None
         first = process.stdout.readline()
@@ -288,14 +284,7 @@ def test_dashboard_command_watches_a_module_that_works_at_import(tmp_path: Path)
             """
         )
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dyno", "dashboard", "--import", "busy_worker", "--interval", "0.1"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(tmp_path)},
-    )
+    process = start_dyno("dashboard", "--import", "busy_worker", "--interval", "0.1", cwd=tmp_path)
     try:
         assert process.stdout is not None
         match = re.fullmatch(
