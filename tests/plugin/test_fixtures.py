@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from dyno.clock import FakeClock, SystemClock, get_clock
@@ -179,6 +181,19 @@ def test_flaky_with_retry_raises_a_compound_connection_error(flaky: FlakyFactory
     # Two more failures are scheduled; the next retry outlasts them.
     assert retry(3, on=ConnectionError).call(dependency) is None
     assert (dependency.calls, dependency.failures, dependency.successes) == (6, 5, 1)
+
+
+def test_async_flaky_with_retry_raises_a_compound_connection_error(flaky: FlakyFactory) -> None:
+    """Awaited: an asynchronous flaky + retry raise a ConnectionError holding every attempt."""
+    dependency = flaky(fails=5, asynchronous=True)
+    with pytest.raises(ConnectionError) as info:
+        asyncio.run(retry(3, on=ConnectionError).call(dependency))
+    error = info.value
+    assert isinstance(error, CompoundException)
+    assert [str(attempt) for attempt in error.exceptions] == [
+        f"simulated failure on call {number}" for number in (1, 2, 3)
+    ]
+    assert (dependency.calls, dependency.failures) == (3, 3)
 
 
 # -- dyno_harness -----------------------------------------------------------------------

@@ -79,13 +79,13 @@ def test_flaky_marker_stays_unclaimed(pytester: pytest.Pytester) -> None:
             pass
         """
     )
-    result = pytester.runpytest("--strict-markers")
+    result = pytester.runpytest_subprocess("--strict-markers", *FAST)
     result.stdout.fnmatch_lines(["*'flaky' not found in `markers` configuration option*"])
 
 
 def test_help_lists_the_dyno_option_group(pytester: pytest.Pytester) -> None:
     """--help shows the dyno group with its options and ini settings."""
-    result = pytester.runpytest("--help")
+    result = pytester.runpytest_subprocess("--help", *FAST)
     result.stdout.fnmatch_lines(
         [
             "dyno: failure-path testing:",
