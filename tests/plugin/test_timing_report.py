@@ -98,6 +98,23 @@ def test_report_top_from_ini_and_zero_shows_all(suite: pytest.Pytester) -> None:
     every.stdout.fnmatch_lines(["*skipped test_suite.py::test_skipped"])
 
 
+def test_report_shows_ten_tests_by_default(pytester: pytest.Pytester) -> None:
+    """Without --dyno-timing-top or its ini setting, the report shows the 10 slowest tests."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parametrize("number", range(12))
+        def test_many(number):
+            pass
+        """
+    )
+    result = pytester.runpytest("--dyno-timing")
+    result.stdout.fnmatch_lines(["*= dyno timing: 10 slowest tests =*"])
+    shown = [line for line in result.outlines if "passed test_report_shows" in line]
+    assert len(shown) == 10
+
+
 def test_report_is_off_by_default(suite: pytest.Pytester) -> None:
     """Without the option nothing is reported and no tree is attached to reports."""
     result = suite.runpytest()
