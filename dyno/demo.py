@@ -243,11 +243,15 @@ class Dependency:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """Something worth a line in the demo's log, *time* seconds into the run."""
+    """Something worth a line in the demo's log, *time* seconds into the run.
+
+    *state* is the breaker's new state for a circuit transition, else None.
+    """
 
     time: float
     service: str
     text: str
+    state: str | None = None
 
     def __str__(self) -> str:
         return f"{self.service}: {self.text}"
@@ -439,7 +443,8 @@ class Simulation:
 
     def _on_transition(self, breaker: object, old: BreakerState, new: BreakerState) -> None:
         name = str(getattr(breaker, "name", "?"))
-        event = Event(self.elapsed(), name, f"circuit {state_label(old)} -> {state_label(new)}")
+        text = f"circuit {state_label(old)} -> {state_label(new)}"
+        event = Event(self.elapsed(), name, text, state=str(new))
         with self._lock:
             self.transitions.setdefault(name, Counter())[(str(old), str(new))] += 1
             self._pending.append(event)
@@ -608,9 +613,8 @@ class Reporter:
 
     def _event_line(self, event: Event) -> str:
         text = str(event)
-        if "circuit" in event.text:
-            new = event.text.rsplit("-> ", 1)[-1].replace("-", "_").replace(" ", "_")
-            text = self._paint(text, _COLORS.get(new, "0"))
+        if event.state is not None:
+            text = self._paint(text, _COLORS.get(event.state, "0"))
         return f"[{event.time:6.2f}s] {text}"
 
     def frame(self) -> None:
