@@ -364,6 +364,11 @@ class Simulation:
         self.wired: list[Wired] = []
         for profile in profiles:
             check_type("profiles[]", profile, Profile)
+            if profile.name in self.dependencies:
+                raise ValueError(
+                    f"Cannot simulate two dependencies named {profile.name!r}: each is a "
+                    "service, known by its name. Give each profile its own name."
+                )
             dependency = Dependency(profile, self.elapsed, self.duration, scheduled=outages)
             self.dependencies[profile.name] = dependency
             self.transitions[profile.name] = Counter()
@@ -669,8 +674,8 @@ class Reporter:
             opened_total += opened
             closed_total += closed
             seen_totals = seen.totals()
-            calls = sum(seen_totals[e] for e in ("success", "failure", "timeout", "rejection"))
-            calls += seen_totals["short_circuit"]
+            outcomes = ("success", "failure", "timeout", "rejection", "short_circuit")
+            calls = sum(seen_totals[outcome] for outcome in outcomes)
             fallbacks = totals["fallback_success"]
             out.append(
                 f"{name:<16} {calls:>6} {seen_totals['success']:>6} "

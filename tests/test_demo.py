@@ -515,6 +515,17 @@ def test_bad_profiles_fail_at_construction(
     assert str(caught.value) == message
 
 
+def test_two_profiles_with_one_name_are_refused() -> None:
+    """Each simulated dependency is a named service: a repeated name is an error."""
+    twice = [Profile("db", latency=0.01), Profile("db", latency=0.02)]
+    with pytest.raises(ValueError) as caught:
+        Simulation(profiles=twice)
+    assert str(caught.value) == (
+        "Cannot simulate two dependencies named 'db': each is a service, known by its name. "
+        "Give each profile its own name."
+    )
+
+
 # -- the terminal view -----------------------------------------------------------------------
 
 
