@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from dyno.breaker import CircuitBreaker
 from dyno.clock import FakeClock
 from dyno.dashboard import DashboardServer, View, hystrix_event, prometheus_text, serve
-from dyno.dashboard.server import _Feed
+from dyno.dashboard.server import StreamSource, _Feed
 from dyno.metrics import EVENTS, Metrics
 
 #: The hystrix.stream fields the issue names, which Hystrix tooling reads.
@@ -269,6 +269,27 @@ def test_hystrix_path_and_delay_are_honoured(dashboard: DashboardServer) -> None
         assert client.status_line == "HTTP/1.1 200 OK"
         assert client.headers["Content-Type"] == "text/event-stream; charset=utf-8"
         assert client.event_for("cache")["requestCount"] == 0
+
+
+def test_streams_default_to_half_a_second_and_a_delay_sets_its_own(
+    views: list[View], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """serve() streams every 0.5 s by default; ?delay=100 gets a feed of its own at 0.1 s."""
+    made: list[float] = []
+    original = _Feed.__init__
+
+    def recording(
+        feed: _Feed, source: StreamSource, interval: float, stopping: threading.Event
+    ) -> None:
+        made.append(interval)
+        original(feed, source, interval, stopping)
+
+    monkeypatch.setattr(_Feed, "__init__", recording)
+    with serve(services=views) as server:
+        for path in ("/hystrix.stream?delay=100", "/stream", "/stream?delay=500"):
+            with StreamClient(server, path) as client:
+                assert client.event()["type"] == "HystrixCommand"
+    assert made == [0.1, 0.5]  # the default interval's feed is shared, even asked for by delay
 
 
 @pytest.mark.parametrize("delay", ["abc", "0", "-5", "nan", "inf", "49", "60001", ""])
