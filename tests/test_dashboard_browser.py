@@ -86,8 +86,17 @@ def test_page_shows_each_service_and_its_circuit_opening_and_closing(
             ),
             "a sparkline of 15 points",
         )
-        rate = driver.find_element(By.CSS_SELECTOR, "section[data-service='catalog'] .request-rate")
-        assert float(rate.text) > 0
+        catalog = driver.find_element(By.CSS_SELECTOR, "section[data-service='catalog']")
+        shown = {
+            cls: catalog.find_element(By.CSS_SELECTOR, f".{cls}").text
+            for cls in ("request-rate", "error-pct", "error-rate", "p50", "p90", "p99", "in-flight")
+        }
+        assert float(shown["request-rate"]) > 0
+        assert shown["error-pct"].endswith("%")
+        assert 0 <= int(shown["error-pct"][:-1]) <= 100
+        assert float(shown["error-rate"]) >= 0
+        assert 0 < float(shown["p50"]) <= float(shown["p90"]) <= float(shown["p99"])
+        assert int(shown["in-flight"]) >= 0
 
         simulation.dependencies["recommendations"].down = True
         wait_for(driver, lambda d: card_state("recommendations")(d) == "open", "an open circuit")
