@@ -1134,9 +1134,19 @@ class _Engine:
                     self._tally(hit=False, counted=counted)
                     return waited.value
                 token = yield from self._lock(key)
-        result = yield from self._compute(key, entry, args, kwargs, counted=counted)
-        if token and token != _NO_LOCK:
-            yield from self._ask((_UNLOCK, key, token), "release the recomputation lock", None)
+        held = token if token and token != _NO_LOCK else None
+        try:
+            result = yield from self._compute(key, entry, args, kwargs, counted=counted)
+        except GeneratorExit:
+            raise  # the driver is gone: nothing can be asked of it; the lock expires
+        except BaseException:
+            # A cancelled or interrupted computation releases the lock on its way
+            # out, or every caller of a missing key would wait out lock_timeout.
+            if held is not None:
+                yield from self._unlock(key, held)
+            raise
+        if held is not None:
+            yield from self._unlock(key, held)
         return result
 
     def _await_other(self, key: Hashable) -> Generator[_Op, Any, Entry | None]:
@@ -1192,6 +1202,9 @@ class _Engine:
             (_LOCK, key), "take the recomputation lock", _NO_LOCK
         )
         return token
+
+    def _unlock(self, key: Hashable, token: str) -> Generator[_Op, Any, None]:
+        yield from self._ask((_UNLOCK, key, token), "release the recomputation lock", None)
 
     def _ask(self, op: _Op, action: str, failed: object) -> Generator[_Op, Any, Any]:
         """Have the driver do backend operation *op*; if it raises, log that and return *failed*.

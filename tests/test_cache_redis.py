@@ -226,6 +226,50 @@ def test_async_function_with_redis_stopped_mid_test_still_returns_right_values(
     assert any("works again" in r.getMessage() for r in caplog.records)
 
 
+def test_a_cancelled_computation_releases_the_redis_lock(backend: RedisBackend) -> None:
+    """A computing task that is cancelled frees the lock, so the next caller need not wait."""
+    clock = FakeClock(epoch=EPOCH)
+    calls = 0
+
+    @cache(backend, lifetime=10, clock=clock)
+    async def f(x: int) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.Event().wait()  # hangs until cancelled
+        return x
+
+    async def main() -> None:
+        first = asyncio.create_task(f(1))
+        while not calls:  # until the first call computes, holding the lock
+            await asyncio.sleep(0)
+        assert backend.client.keys(f"{backend.prefix}lock:*")
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert not backend.client.keys(f"{backend.prefix}lock:*")
+        assert await f(1) == 1
+
+    asyncio.run(main())
+    assert clock.sleeps == []  # the second call did not poll for the first one's value
+    assert calls == 2
+
+
+def test_an_interrupted_computation_releases_the_redis_lock(backend: RedisBackend) -> None:
+    """A KeyboardInterrupt in the computation passes through untouched and frees the lock."""
+    interrupt = KeyboardInterrupt()
+
+    def work(x: Any) -> Any:
+        assert backend.client.keys(f"{backend.prefix}lock:*")
+        raise interrupt
+
+    f = process(backend, FakeClock(epoch=EPOCH), work)
+    with pytest.raises(KeyboardInterrupt) as info:
+        f(1)
+    assert info.value is interrupt
+    assert not backend.client.keys(f"{backend.prefix}lock:*")
+
+
 def test_async_functions_use_redis_without_blocking_the_loop(backend: RedisBackend) -> None:
     """Async callers share one computation; Redis calls run off the event loop."""
     clock = FakeClock(epoch=EPOCH)
