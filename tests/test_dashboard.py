@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import http.client
+import importlib
 import json
 import socket
 import struct
@@ -899,3 +900,19 @@ def test_view_checks_its_parts() -> None:
         repr(View("x", metrics := Metrics()))
         == f"View(name='x', metrics={metrics!r}, breaker=None)"
     )
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "dyno.dashboard",
+        "dyno.dashboard.export",
+        "dyno.dashboard.server",
+        "dyno.demo",
+        "dyno.__main__",
+    ],
+)
+def test_dunder_all_names_what_exists(module: str) -> None:
+    """Each front-end module's __all__ names only things the module defines or imports."""
+    imported = importlib.import_module(module)
+    assert [name for name in imported.__all__ if not hasattr(imported, name)] == []

@@ -33,6 +33,7 @@ __all__ = [
     "ServiceView",
     "View",
     "ServiceSource",
+    "Services",
     "hystrix_event",
     "prometheus_text",
 ]
