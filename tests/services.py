@@ -24,6 +24,10 @@ def services_required() -> bool:
     return os.environ.get("DYNO_REQUIRE_SERVICES", "") not in ("", "0")
 
 
+# Debian packages that provide an executable under another name.
+PACKAGES = {"chromedriver": "chromium-driver"}
+
+
 def require(executable: str, *candidates: str) -> str:
     """Return the path of the first of *executable*, *candidates* found on PATH.
 
@@ -33,7 +37,8 @@ def require(executable: str, *candidates: str) -> str:
         path = shutil.which(name)
         if path:
             return path
-    message = f"{executable} is not installed (apt-get install -y {executable})"
+    package = PACKAGES.get(executable, executable)
+    message = f"{executable} is not installed (apt-get install -y {package})"
     if services_required():
         pytest.fail(f"DYNO_REQUIRE_SERVICES=1 but {message}", pytrace=False)
     pytest.skip(message)
