@@ -357,7 +357,9 @@ class _TimingReport:
             return
         if self._settings.report:
             slowest = self.slowest()
-            terminalreporter.write_sep("=", f"dyno timing: {len(slowest)} slowest tests")
+            count = len(slowest)
+            title = "the slowest test" if count == 1 else f"{count} slowest tests"
+            terminalreporter.write_sep("=", f"dyno timing: {title}")
             for entry in slowest:
                 terminalreporter.write_line(f"{entry.duration:.3f}s {entry.outcome} {entry.nodeid}")
                 text = entry.text
