@@ -661,7 +661,9 @@ class RedisBackend:
     Recomputation across processes is guarded by a lock (``SET NX PX``,
     *lock_timeout* seconds at most): one process recomputes while the others
     serve the stale value, or, when there is none, wait for it (polling every
-    *poll_interval* seconds, for at most *lock_timeout*).
+    *poll_interval* seconds, for at most *lock_timeout*; one of them computes
+    as soon as the lock is let go without a value, its computation having
+    failed or been cancelled).
 
     redis-py is imported on first use. Given *url* (or neither option, for
     ``redis://localhost:6379/0``), the backend makes a client that fails fast
@@ -1129,11 +1131,10 @@ class _Engine:
                 if entry is not None:
                     self._tally(hit=True, counted=counted)
                     return entry.value
-                waited = yield from self._await_other(key)
+                waited, token = yield from self._await_other(key)
                 if waited is not None:
                     self._tally(hit=False, counted=counted)
                     return waited.value
-                token = yield from self._lock(key)
         held = token if token and token != _NO_LOCK else None
         try:
             result = yield from self._compute(key, entry, args, kwargs, counted=counted)
@@ -1149,16 +1150,30 @@ class _Engine:
             yield from self._unlock(key, held)
         return result
 
-    def _await_other(self, key: Hashable) -> Generator[_Op, Any, Entry | None]:
-        """Wait (bounded by the lock timeout) for another process to store the value."""
+    def _await_other(self, key: Hashable) -> Generator[_Op, Any, tuple[Entry | None, str | None]]:
+        """Wait for another process to store the value; return it, or the lock to compute it.
+
+        Polls until the value arrives, the other process lets go of the lock
+        without storing one (its computation failed or was cancelled), or the
+        lock timeout passes; then the lock is taken if it can be.
+        """
         clock = self.clock or get_clock()
         deadline = clock.now() + self.store.lock_timeout
         while clock.now() < deadline:
             yield (_SLEEP, self.store.poll_interval)
             current = yield from self._read(key)
             if current is not None:
-                return current
-        return None
+                return current, None
+            token = yield from self._lock(key)
+            if token is not None:
+                # Stored and unlocked between the read and the lock: serve that.
+                current = yield from self._read(key)
+                if current is not None:
+                    if token != _NO_LOCK:
+                        yield from self._unlock(key, token)
+                    return current, None
+                return None, token
+        return None, (yield from self._lock(key))
 
     def _compute(
         self,

@@ -1446,6 +1446,28 @@ def test_async_caller_polls_without_blocking_while_another_process_computes() ->
     assert clock.sleeps == [0.25, 0.25]
 
 
+def test_value_stored_as_the_other_process_unlocks_is_served_not_recomputed() -> None:
+    """A poller that gets the lock just after the value arrived serves it and lets go."""
+    clock = FakeClock()
+    store = ScriptedStore()
+    locks = iter([None, "token"])  # held elsewhere, then free: the other process finished
+    store.lock_result = lambda: next(locks)
+    theirs = Entry("theirs", 0.0, 0.0, 10.0)
+    store.reads = [lambda key: None] * 3 + [lambda key: theirs]  # it arrives after our poll
+    unlocked: list[tuple[Hashable, str]] = []
+    store.unlock = lambda key, token: unlocked.append((key, token))  # type: ignore[method-assign]  # record
+    seen = Recorder()
+
+    @cache(ScriptedBackend(store), lifetime=10, clock=clock)
+    def f(x: int) -> Any:
+        return seen(x)
+
+    assert f(1) == "theirs"
+    assert seen.calls == []
+    assert unlocked == [((1,), "token")]
+    assert clock.sleeps == [0.25]
+
+
 def test_async_function_survives_a_broken_backend() -> None:
     """An async function on a failing backend is awaited directly."""
     backend = BrokenBackend()

@@ -11,7 +11,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -139,6 +139,32 @@ def test_missing_value_computed_elsewhere_is_awaited(backend: RedisBackend) -> N
     assert work.calls == 0
     assert clock.sleeps == [0.01] * 3
     assert f.cache_info() == CacheInfo(hits=0, misses=1, recomputes=0, size=1)
+
+
+def test_a_process_computes_at_once_when_the_other_gives_up_its_lock(
+    backend: RedisBackend,
+) -> None:
+    """If the other process lets go of its lock without a value (it failed), compute at once."""
+    work = Counter()
+    other = backend.bind(NAME)
+    token = other.lock((1,))  # the other process starts computing
+    assert token is not None
+
+    class FailOnSecondSleep(FakeClock):
+        """The other process's computation fails (it unlocks) while this one polls."""
+
+        def sleep(self, seconds: float) -> None:
+            super().sleep(seconds)
+            if len(self.sleeps) == 2:
+                other.unlock((1,), cast(str, token))
+
+    clock = FailOnSecondSleep(epoch=EPOCH)
+    f = process(backend, clock, work)
+    assert f(1) == ("value", 1)
+    assert work.calls == 1
+    assert clock.sleeps == [0.01] * 2  # not lock_timeout / poll_interval = 1,000 polls
+    assert f.cache_info() == CacheInfo(hits=0, misses=1, recomputes=0, size=1)
+    assert not backend.client.keys(f"{backend.prefix}lock:*")
 
 
 def test_waiting_for_another_process_is_bounded_by_the_lock_timeout(
