@@ -99,6 +99,22 @@ def test_objects_are_keyed_by_a_digest_of_their_pickle(backend: RedisBackend) ->
     assert work.calls == 1
 
 
+def test_unhashable_argument_raises_a_type_error_naming_it_on_redis(
+    backend: RedisBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On Redis too an unhashable argument is the caller's TypeError, not a backend error."""
+    work = Counter()
+    f = process(backend, FakeClock(epoch=EPOCH), work)
+    unhashable = r"argument 'x' is unhashable \(got \[1\]"
+    with (
+        caplog.at_level(logging.DEBUG, logger="dyno.cache"),
+        pytest.raises(TypeError, match=unhashable),
+    ):
+        f([1])
+    assert work.calls == 0
+    assert caplog.records == []
+
+
 def test_another_process_refreshing_means_serving_the_stale_value(backend: RedisBackend) -> None:
     """While another process holds the recomputation lock, a due value is served stale."""
     clock = FakeClock(epoch=EPOCH)
