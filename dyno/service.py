@@ -421,10 +421,9 @@ def service(
             retry of 0 attempts), or both *limiter* and *pool* are given.
     """
     refuse_method_object("service", name)
-    if callable(name):
-        return Service()(name)
-    return Service(
-        name=name,
+    function, label = (name, None) if callable(name) else (None, name)
+    options = Service(
+        name=label,
         timeout=timeout,
         retry=cast("Retry | None", retry),  # Service makes Retry(n) of an int
         breaker=breaker,
@@ -435,6 +434,8 @@ def service(
         harness=harness,
         clock=clock,
     )
+    # service(fn, timeout=2) applies its options, as @service(timeout=2) would.
+    return options if function is None else options(function)
 
 
 # -- the engine ------------------------------------------------------------------------

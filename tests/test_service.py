@@ -1289,3 +1289,13 @@ def test_a_tripped_breaker_given_at_decoration_is_kept(clock: FakeClock) -> None
         call()
     fuse.reset()
     assert call() == "called"
+
+
+def test_calling_service_with_a_function_and_options_applies_them(clock: FakeClock) -> None:
+    """service(fn, retry=3) guards fn with those options, as @service(retry=3) would."""
+    dependency = Flaky(fails=2, then="ok")
+    guarded = service(dependency, retry=3, clock=clock)
+    assert guarded() == "ok"
+    assert dependency.calls == 3
+    assert guarded.metrics is not None
+    assert guarded.metrics.totals()["failure"] == 2
