@@ -669,9 +669,11 @@ def retry(
         ValueError: An option is out of range.
     """
     refuse_method_object("retry", attempts)
-    if callable(attempts):
-        return Retry()(attempts)
     on_classes = check_exception_types("on", on)
+    if callable(attempts):
+        # retry(fn, on=...) applies its options, as @retry(on=...) would.
+        policy = Retry(3, on_classes, result, backoff, deadline, clock)  # type: ignore[arg-type]  # Retry checks on's items are Exceptions
+        return policy(attempts)
     return Retry(attempts, on_classes, result, backoff, deadline, clock)  # type: ignore[arg-type]  # Retry checks on's items are Exceptions
 
 

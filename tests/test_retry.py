@@ -1447,3 +1447,17 @@ def test_dunder_all_is_the_public_surface() -> None:
     }
     assert set(retry_module.__all__) == public
     assert len(retry_module.__all__) == len(public)
+
+
+def test_calling_retry_with_a_function_and_options_applies_them() -> None:
+    """retry(fn, on=ValueError) retries only ValueError, as @retry(on=ValueError) would."""
+    calls: list[int] = []
+
+    def lookup() -> int:
+        calls.append(1)
+        raise KeyError("missing")
+
+    guarded = retry(lookup, on=ValueError)
+    with pytest.raises(KeyError):
+        guarded()
+    assert len(calls) == 1
