@@ -43,7 +43,6 @@ _FAIL, _SUCCEED, _TIME_OUT = "F", "S", "T"
 class FlakyOptions(TypedDict, total=False):
     """The keywords every :class:`Flaky` constructor overload shares."""
 
-    exc: type[BaseException] | BaseException
     rate: float | None
     schedule: str | None
     latency: float | None
@@ -113,8 +112,9 @@ class Flaky(Generic[R]):
     def __init__(
         self: Flaky[None],
         fails: int | None = None,
-        *,
+        exc: type[BaseException] | BaseException = ConnectionError,
         then: None = None,
+        *,
         asynchronous: Literal[False] = False,
         **options: Unpack[FlakyOptions],
     ) -> None: ...
@@ -122,8 +122,9 @@ class Flaky(Generic[R]):
     def __init__(
         self: Flaky[T],
         fails: int | None = None,
+        exc: type[BaseException] | BaseException = ConnectionError,
+        then: Callable[..., T] = ...,
         *,
-        then: Callable[..., T],
         asynchronous: Literal[False] = False,
         **options: Unpack[FlakyOptions],
     ) -> None: ...
@@ -131,8 +132,9 @@ class Flaky(Generic[R]):
     def __init__(
         self: Flaky[T],
         fails: int | None = None,
+        exc: type[BaseException] | BaseException = ConnectionError,
+        then: T = ...,
         *,
-        then: T,
         asynchronous: Literal[False] = False,
         **options: Unpack[FlakyOptions],
     ) -> None: ...
@@ -140,8 +142,9 @@ class Flaky(Generic[R]):
     def __init__(
         self: Flaky[Coroutine[object, object, None]],
         fails: int | None = None,
-        *,
+        exc: type[BaseException] | BaseException = ConnectionError,
         then: None = None,
+        *,
         asynchronous: Literal[True],
         **options: Unpack[FlakyOptions],
     ) -> None: ...
@@ -149,8 +152,9 @@ class Flaky(Generic[R]):
     def __init__(
         self: Flaky[Coroutine[object, object, T]],
         fails: int | None = None,
+        exc: type[BaseException] | BaseException = ConnectionError,
+        then: Callable[..., Awaitable[T]] = ...,
         *,
-        then: Callable[..., Awaitable[T]],
         asynchronous: Literal[True],
         **options: Unpack[FlakyOptions],
     ) -> None: ...
@@ -158,8 +162,9 @@ class Flaky(Generic[R]):
     def __init__(
         self: Flaky[Coroutine[object, object, T]],
         fails: int | None = None,
+        exc: type[BaseException] | BaseException = ConnectionError,
+        then: Callable[..., T] = ...,
         *,
-        then: Callable[..., T],
         asynchronous: Literal[True],
         **options: Unpack[FlakyOptions],
     ) -> None: ...
@@ -167,8 +172,9 @@ class Flaky(Generic[R]):
     def __init__(
         self: Flaky[Coroutine[object, object, T]],
         fails: int | None = None,
+        exc: type[BaseException] | BaseException = ConnectionError,
+        then: T = ...,
         *,
-        then: T,
         asynchronous: Literal[True],
         **options: Unpack[FlakyOptions],
     ) -> None: ...
@@ -176,8 +182,9 @@ class Flaky(Generic[R]):
     def __init__(
         self: Flaky[object],
         fails: int | None = None,
-        *,
+        exc: type[BaseException] | BaseException = ConnectionError,
         then: object = None,
+        *,
         asynchronous: bool,
         **options: Unpack[FlakyOptions],
     ) -> None: ...
@@ -185,9 +192,9 @@ class Flaky(Generic[R]):
     def __init__(
         self,
         fails: int | None = None,
-        *,
         exc: type[BaseException] | BaseException = ConnectionError,
         then: object = None,
+        *,
         rate: float | None = None,
         schedule: str | None = None,
         latency: float | None = None,
@@ -381,8 +388,9 @@ class FlakyFactory:
     def __call__(
         self,
         fails: int | None = None,
-        *,
+        exc: type[BaseException] | BaseException = ConnectionError,
         then: None = None,
+        *,
         asynchronous: Literal[False] = False,
         **options: Unpack[FlakyOptions],
     ) -> Flaky[None]: ...
@@ -390,8 +398,9 @@ class FlakyFactory:
     def __call__(
         self,
         fails: int | None = None,
+        exc: type[BaseException] | BaseException = ConnectionError,
+        then: Callable[..., T] = ...,
         *,
-        then: Callable[..., T],
         asynchronous: Literal[False] = False,
         **options: Unpack[FlakyOptions],
     ) -> Flaky[T]: ...
@@ -399,8 +408,9 @@ class FlakyFactory:
     def __call__(
         self,
         fails: int | None = None,
+        exc: type[BaseException] | BaseException = ConnectionError,
+        then: T = ...,
         *,
-        then: T,
         asynchronous: Literal[False] = False,
         **options: Unpack[FlakyOptions],
     ) -> Flaky[T]: ...
@@ -408,8 +418,9 @@ class FlakyFactory:
     def __call__(
         self,
         fails: int | None = None,
-        *,
+        exc: type[BaseException] | BaseException = ConnectionError,
         then: None = None,
+        *,
         asynchronous: Literal[True],
         **options: Unpack[FlakyOptions],
     ) -> Flaky[Coroutine[object, object, None]]: ...
@@ -417,8 +428,9 @@ class FlakyFactory:
     def __call__(
         self,
         fails: int | None = None,
+        exc: type[BaseException] | BaseException = ConnectionError,
+        then: Callable[..., Awaitable[T]] = ...,
         *,
-        then: Callable[..., Awaitable[T]],
         asynchronous: Literal[True],
         **options: Unpack[FlakyOptions],
     ) -> Flaky[Coroutine[object, object, T]]: ...
@@ -426,8 +438,9 @@ class FlakyFactory:
     def __call__(
         self,
         fails: int | None = None,
+        exc: type[BaseException] | BaseException = ConnectionError,
+        then: Callable[..., T] = ...,
         *,
-        then: Callable[..., T],
         asynchronous: Literal[True],
         **options: Unpack[FlakyOptions],
     ) -> Flaky[Coroutine[object, object, T]]: ...
@@ -435,8 +448,9 @@ class FlakyFactory:
     def __call__(
         self,
         fails: int | None = None,
+        exc: type[BaseException] | BaseException = ConnectionError,
+        then: T = ...,
         *,
-        then: T,
         asynchronous: Literal[True],
         **options: Unpack[FlakyOptions],
     ) -> Flaky[Coroutine[object, object, T]]: ...
@@ -444,8 +458,9 @@ class FlakyFactory:
     def __call__(
         self,
         fails: int | None = None,
-        *,
+        exc: type[BaseException] | BaseException = ConnectionError,
         then: object = None,
+        *,
         asynchronous: bool,
         **options: Unpack[FlakyOptions],
     ) -> Flaky[object]: ...
@@ -453,8 +468,9 @@ class FlakyFactory:
     def __call__(
         self,
         fails: int | None = None,
-        *,
+        exc: type[BaseException] | BaseException = ConnectionError,
         then: object = None,
+        *,
         asynchronous: bool = False,
         **options: Unpack[FlakyOptions],
     ) -> Flaky[Any]:
@@ -462,7 +478,7 @@ class FlakyFactory:
         with self._lock:
             if "seed" not in options:
                 options["seed"] = derive_seed(self.key, len(self._made))
-            made: Flaky[Any] = Flaky(fails, then=then, asynchronous=asynchronous, **options)
+            made: Flaky[Any] = Flaky(fails, exc, then, asynchronous=asynchronous, **options)
             self._made.append(made)
         return made
 

@@ -53,6 +53,14 @@ def test_default_plan_is_fails_2() -> None:
     assert repr(Flaky()).startswith("<Flaky fails=2 exc=ConnectionError ")
 
 
+def test_fails_exc_then_are_positional_as_the_spec_writes_them() -> None:
+    """Flaky(fails, exc, then) and the flaky factory take the spec's three positionally."""
+    for dependency in (Flaky(1, ValueError, "ok"), FlakyFactory("node")(1, ValueError, "ok")):
+        with pytest.raises(ValueError, match="simulated failure"):
+            dependency()
+        assert dependency() == "ok"
+
+
 def test_fails_zero_never_fails() -> None:
     """fails=0 is a healthy dependency."""
     assert outcomes(Flaky(0), 3) == "SSS"
